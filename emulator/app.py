@@ -1,0 +1,106 @@
+"""``create_app(settings)``: the only module that knows every router and service."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from . import __version__
+from .control import router as control
+from .errors import ControlError, GatewayError, UnknownException
+from .gateway import router as gateway
+from .payments import api as payments_api
+from .refunds import api as refunds_api
+from .runtime import Runtime, build_runtime
+from .settings import Settings
+from .tls import ensure_tls
+
+log = logging.getLogger("emulator")
+
+
+class AbsoluteFormTargets:
+    """Route ``POST https://host/ams/... HTTP/1.1`` (the Python SDK's request line, spec §8 item 2).
+
+    httptools already splits such targets; h11 hands them over whole, so split them here.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith("/"):
+            parts = urlsplit(scope["path"])
+            scope = dict(scope)
+            scope["path"] = parts.path or "/"
+            scope["raw_path"] = (parts.path or "/").encode()
+            if parts.query and not scope.get("query_string"):
+                scope["query_string"] = parts.query.encode()
+        await self.app(scope, receive, send)
+
+
+def wire(runtime: Runtime) -> Runtime:
+    """Register the gateway operations of every domain on the runtime."""
+    ops = payments_api.operations(runtime.payments, runtime.refunds) + refunds_api.operations(
+        runtime.refunds
+    )
+    runtime.operations = {op.api: op for op in ops}
+    return runtime
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await run_in_threadpool(build_runtime, settings)
+        if settings.tls_port:
+            await run_in_threadpool(ensure_tls, settings.data_dir, settings.extra_tls_hostnames)
+        app.state.runtime = wire(runtime)
+        try:
+            yield
+        finally:
+            runtime.close()
+
+    app = FastAPI(
+        title="alipay-emulator control API",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/_emulator/docs",
+        openapi_url="/_emulator/openapi.json",
+        redoc_url=None,
+    )
+    app.add_middleware(AbsoluteFormTargets)
+
+    @app.exception_handler(GatewayError)
+    async def _gateway_error(request: Request, exc: GatewayError) -> Response:
+        return gateway.render_error(request, exc)
+
+    @app.exception_handler(gateway.BodyTooLarge)
+    async def _too_large(request: Request, exc: gateway.BodyTooLarge) -> Response:
+        return gateway.render_too_large(request)
+
+    @app.exception_handler(ControlError)
+    async def _control_error(request: Request, exc: ControlError) -> Response:
+        return JSONResponse({"error": exc.message}, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # A bug must still not break the SDK's contract on gateway paths: answer U, log loudly.
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        if request.url.path.startswith("/ams/"):
+            return gateway.render_error(
+                request, UnknownException(diagnosis=f"internal error: {exc!r}")
+            )
+        return JSONResponse({"error": "internal error; see the emulator's log"}, status_code=500)
+
+    app.include_router(gateway.router)
+    app.include_router(control.public)
+    app.include_router(control.router)
+    return app

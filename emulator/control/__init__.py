@@ -1,0 +1,1 @@
+"""The control API under /_emulator: health, sandbox, reset, clock, journal, keys."""

@@ -1,0 +1,1 @@
+"""The gateway request pipeline: route -> authenticate -> verify -> parse -> service -> sign."""

@@ -1,0 +1,31 @@
+"""What the gateway can dispatch to: one ``Operation`` per API path, registered by app.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..sandbox.access import Merchant
+
+Handler = Callable[[Merchant, Any], dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """``api`` is the path after ``/v1/`` (``payments/pay``); ``name`` the short name (``pay``)."""
+
+    api: str
+    name: str
+    request_model: type[BaseModel]
+    handle: Handler
+
+
+def api_of(path: str) -> str | None:
+    """``/ams/api/v1/payments/pay`` or ``/ams/sandbox/api/v1/payments/pay`` -> ``payments/pay``."""
+    for prefix in ("/ams/api/v1/", "/ams/sandbox/api/v1/"):
+        if path.startswith(prefix):
+            return path[len(prefix) :].rstrip("/")
+    return None

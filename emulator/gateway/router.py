@@ -1,0 +1,197 @@
+"""HTTP side of the gateway: one route for every ``/ams/...`` path, one renderer for every answer.
+
+Every answer is HTTP 200 with a signed JSON body (spec §1.1, §2.5, Appendix D), errors included,
+except an oversized body (413) and the deliberate ``unsigned_auth_errors`` setting (§9 U2).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from ..clock import iso
+from ..errors import (
+    AuthError,
+    GatewayError,
+    MediaTypeNotAcceptable,
+    MethodNotSupported,
+    NoInterfaceDef,
+)
+from ..journal import Diagnosis, JournalEntry
+from ..runtime import Runtime
+from ..signing import canonical_message, sign, signature_header
+from .auth import GatewayCall, authenticate
+from .operations import api_of
+from .wire import parse_body, validate
+
+router = APIRouter(include_in_schema=False)
+
+DIAGNOSIS_HEADER = "x-emulator-diagnosis"
+_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+# The PHP SDK scans every header line for these words (Appendix D): keep them out.
+_FORBIDDEN = re.compile(r"signature|response-time", re.IGNORECASE)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def runtime_of(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def received_call(request: Request) -> GatewayCall:
+    """Route, method and media-type checks, then authentication (in a worker thread)."""
+    rt = runtime_of(request)
+    call = GatewayCall(
+        method=request.method,
+        path=request.url.path,
+        query=request.url.query,
+        # Header names are case-insensitive (spec §8 item 5); the first of duplicates wins.
+        headers={k.lower(): v for k, v in reversed(request.headers.items())},
+        started=time.perf_counter(),
+    )
+    call.client_id = call.headers.get("client-id", "")
+    request.state.gateway_call = call
+    call.api = api_of(call.path)
+    if call.api is None or call.api not in rt.operations:
+        raise NoInterfaceDef(diagnosis=f"no gateway API at {call.path}")
+    if call.method != "POST":
+        raise MethodNotSupported(diagnosis=f"{call.method} is not POST")
+    content_types = request.headers.getlist("content-type")
+    # The Go SDK sends two Content-Type lines (spec §2.1): one JSON type among them is enough.
+    if content_types and not any("json" in ct.lower() for ct in content_types):
+        raise MediaTypeNotAcceptable(diagnosis=f"content type {content_types[0]!r} is not JSON")
+    call.body = await _read_body(request, rt.settings.max_body_bytes)
+    await run_in_threadpool(authenticate, rt.db, call)
+    return call
+
+
+@router.api_route("/ams/{rest:path}", methods=_METHODS)
+async def gateway_call(
+    request: Request, call: Annotated[GatewayCall, Depends(received_call)]
+) -> Response:
+    rt = runtime_of(request)
+    payload = await run_in_threadpool(_dispatch, rt, call)
+    return render(rt, call, payload)
+
+
+def _dispatch(rt: Runtime, call: GatewayCall) -> dict[str, Any]:
+    assert call.api is not None and call.merchant is not None
+    operation = rt.operations[call.api]
+    model = validate(operation.request_model, parse_body(call.body))
+    return operation.handle(call.merchant, model)
+
+
+def render(
+    rt: Runtime, call: GatewayCall, payload: dict[str, Any], *, signed: bool = True
+) -> Response:
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    response_time = iso(rt.clock.now())
+    headers = {"content-type": "application/json; charset=UTF-8", "client-id": call.client_id}
+    if signed:
+        message = canonical_message(
+            method="POST", path=call.path, client_id=call.client_id, time=response_time, body=body
+        )
+        headers["response-time"] = response_time
+        headers["signature"] = signature_header(sign(message, rt.alipay_key))
+    result = payload.get("result", {})
+    entry_id = _journal(rt, call, result)
+    if call.diagnosis is not None:
+        headers[DIAGNOSIS_HEADER] = _header_safe(
+            f"{result.get('resultCode')} at the {call.diagnosis.check} check: "
+            f"{call.diagnosis.message} (details: GET /_emulator/requests/{entry_id})"
+        )
+    return Response(content=body, status_code=200, headers=headers)
+
+
+def render_error(request: Request, error: GatewayError) -> Response:
+    rt = runtime_of(request)
+    call: GatewayCall | None = getattr(request.state, "gateway_call", None)
+    if call is None:
+        call = GatewayCall(
+            method=request.method,
+            path=request.url.path,
+            query=request.url.query,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            started=time.perf_counter(),
+        )
+        call.client_id = call.headers.get("client-id", "")
+    if call.diagnosis is None:
+        call.diagnosis = Diagnosis(check=_check_of(error), message=error.diagnosis)
+    signed = not (isinstance(error, AuthError) and rt.settings.unsigned_auth_errors)
+    return render(rt, call, {"result": error.result()}, signed=signed)
+
+
+def render_too_large(request: Request) -> Response:
+    rt = runtime_of(request)
+    body = {
+        "result": {
+            "resultCode": "PARAM_ILLEGAL",
+            "resultStatus": "F",
+            "resultMessage": f"The request body exceeds {rt.settings.max_body_bytes} bytes.",
+        }
+    }
+    return Response(
+        content=json.dumps(body).encode(),
+        status_code=413,
+        headers={"content-type": "application/json; charset=UTF-8", "connection": "close"},
+    )
+
+
+def _check_of(error: GatewayError) -> str:
+    return {
+        "NO_INTERFACE_DEF": "route",
+        "METHOD_NOT_SUPPORTED": "method",
+        "MEDIA_TYPE_NOT_ACCEPTABLE": "media type",
+        "PARAM_ILLEGAL": "body",
+    }.get(error.code, "business")
+
+
+def _header_safe(text: str) -> str:
+    text = _FORBIDDEN.sub(
+        lambda m: "sig" if m.group(0).lower() == "signature" else "resp time", text
+    )
+    return (
+        text.encode("ascii", errors="replace").decode("ascii").replace("\r", " ").replace("\n", " ")
+    )
+
+
+def _journal(rt: Runtime, call: GatewayCall, result: dict[str, Any]) -> int:
+    body_text = call.body[: 64 * 1024].decode("utf-8", errors="replace")
+    return rt.journal.record(
+        JournalEntry(
+            id=0,
+            time=iso(rt.clock.now()),
+            client_id=call.client_id,
+            method=call.method,
+            path=call.path,
+            headers=call.headers,
+            body=body_text,
+            result_code=result.get("resultCode"),
+            result_status=result.get("resultStatus"),
+            latency_ms=(time.perf_counter() - call.started) * 1000,
+            diagnosis=call.diagnosis,
+        )
+    )

@@ -1,0 +1,1 @@
+"""Payments: pay (three in-store scenarios), inquiryPayment, cancel."""

@@ -1,0 +1,73 @@
+"""The payment table and its status rules (spec §4.9)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, DateTime, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class PaymentStatus(StrEnum):
+    PROCESSING = "PROCESSING"
+    SUCCESS = "SUCCESS"
+    FAIL = "FAIL"
+    CANCELLED = "CANCELLED"
+
+
+# Allowed status edges, declared once and checked in one place (``Payment.move_to``).
+TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
+    PaymentStatus.PROCESSING: frozenset(
+        {PaymentStatus.SUCCESS, PaymentStatus.FAIL, PaymentStatus.CANCELLED}
+    ),
+    PaymentStatus.SUCCESS: frozenset({PaymentStatus.CANCELLED}),
+    PaymentStatus.FAIL: frozenset({PaymentStatus.CANCELLED}),
+    PaymentStatus.CANCELLED: frozenset(),
+}
+
+
+class IllegalTransition(RuntimeError):
+    pass
+
+
+def _ts(nullable: bool = True) -> Column:  # type: ignore[type-arg]
+    return Column(DateTime(timezone=True), nullable=nullable)
+
+
+class Payment(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("merchant_customer_id", "payment_request_id"),)
+
+    payment_id: str = Field(primary_key=True, max_length=64)
+    merchant_customer_id: str = Field(index=True, max_length=32)
+    client_id: str = Field(index=True, max_length=64)
+    payment_request_id: str = Field(max_length=64)
+    scenario: str = Field(max_length=16)
+    currency: str = Field(max_length=3)
+    amount: int
+    payment_method_type: str = Field(max_length=64)
+    payment_method_id: str | None = Field(default=None, max_length=128)
+    fingerprint: str
+    buyer_login_id: str | None = Field(default=None, max_length=128)
+    psp_customer_id: str | None = Field(default=None, max_length=32)
+    display_customer_id: str | None = Field(default=None, max_length=128)
+    status: str = Field(max_length=16)
+    result_code: str = Field(max_length=64)
+    result_message: str = Field(max_length=256)
+    created_at: datetime = Field(sa_column=_ts(False))
+    paid_at: datetime | None = Field(default=None, sa_column=_ts())
+    cancelled_at: datetime | None = Field(default=None, sa_column=_ts())
+    expires_at: datetime | None = Field(default=None, sa_column=_ts())
+    refunded_amount: int = 0
+    notify_url: str | None = Field(default=None, max_length=2048)
+    reference_order_id: str | None = Field(default=None, max_length=64)
+    order_description: str | None = Field(default=None, max_length=256)
+    reference_merchant_id: str | None = Field(default=None, max_length=64)
+    reference_store_id: str | None = Field(default=None, max_length=64)
+    agent_token: str | None = Field(default=None, max_length=128)
+
+    def move_to(self, status: PaymentStatus) -> None:
+        current = PaymentStatus(self.status)
+        if status not in TRANSITIONS[current]:
+            raise IllegalTransition(f"payment {self.payment_id}: {current} -> {status}")
+        self.status = status

@@ -1,0 +1,1 @@
+"""Refunds: refund and inquiryRefund."""

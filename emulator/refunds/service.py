@@ -1,0 +1,173 @@
+"""The gateway's refund actions: refund and inquiry_refund. No HTTP here.
+
+A refund that reaches a business decision is stored, success or failure, so a retry with the
+same ``refundRequestId`` replays it (spec §4.8).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from .. import ids
+from ..clock import Clock, as_utc
+from ..errors import OrderNotExist, RepeatReqInconsistent, message_of
+from ..payments.models import Payment, PaymentStatus
+from ..sandbox.access import Merchant
+from ..sandbox.ledger import InsufficientFunds, transfer
+from ..sandbox.models import buyer_owner, merchant_owner
+from ..settings import Settings
+from ..storage import Database, next_sequence
+from .models import Refund, RefundStatus
+
+
+@dataclass(frozen=True, slots=True)
+class RefundCommand:
+    refund_request_id: str
+    payment_id: str
+    currency: str
+    amount: int
+    reason: str | None = None
+    reference_refund_id: str | None = None
+    notify_url: str | None = None
+
+
+class RefundService:
+    def __init__(self, *, db: Database, clock: Clock, settings: Settings) -> None:
+        self._db = db
+        self._clock = clock
+        self._settings = settings
+
+    def refund(self, merchant: Merchant, cmd: RefundCommand) -> Refund:
+        try:
+            with self._db.write() as session:
+                existing = self._by_request_id(session, merchant, cmd.refund_request_id)
+                if existing is not None:
+                    return self._replay(existing, cmd)
+                payment = session.exec(
+                    select(Payment)
+                    .where(
+                        Payment.merchant_customer_id == merchant.customer_id,
+                        Payment.payment_id == cmd.payment_id,
+                    )
+                    .with_for_update()
+                ).first()
+                if payment is None:
+                    raise OrderNotExist()
+                refund = self._create(session, payment, merchant, cmd)
+                session.flush()
+                return refund
+        except IntegrityError:
+            with self._db.read() as session:
+                existing = self._by_request_id(session, merchant, cmd.refund_request_id)
+            if existing is None:
+                raise
+            return self._replay(existing, cmd)
+
+    def _create(
+        self, session: Session, payment: Payment, merchant: Merchant, cmd: RefundCommand
+    ) -> Refund:
+        now = self._clock.now()
+        refund = Refund(
+            refund_id=ids.refund_id(now, next_sequence(session, "refund")),
+            payment_id=payment.payment_id,
+            merchant_customer_id=merchant.customer_id,
+            client_id=merchant.client_id,
+            refund_request_id=cmd.refund_request_id,
+            currency=cmd.currency,
+            amount=cmd.amount,
+            status=RefundStatus.FAIL,
+            result_code="PROCESS_FAIL",
+            result_message=message_of("PROCESS_FAIL"),
+            created_at=now,
+            reason=cmd.reason,
+            reference_refund_id=cmd.reference_refund_id,
+            notify_url=cmd.notify_url,
+        )
+        code = self._decide(session, payment, cmd, now)
+        if code == "SUCCESS":
+            refund.status = RefundStatus.SUCCESS
+            refund.refund_time = now
+            payment.refunded_amount += cmd.amount
+            session.add(payment)
+        refund.result_code = code
+        refund.result_message = message_of(code)
+        session.add(refund)
+        return refund
+
+    def _decide(self, session: Session, payment: Payment, cmd: RefundCommand, now: datetime) -> str:
+        """The result code of this refund; moves the money when it is SUCCESS (spec §4.4, §4.9)."""
+        if payment.status == PaymentStatus.CANCELLED:
+            return "ORDER_IS_CANCELED"
+        if payment.status != PaymentStatus.SUCCESS or payment.paid_at is None:
+            return "ORDER_STATUS_INVALID"
+        if cmd.currency != payment.currency:
+            return "CURRENCY_NOT_SUPPORT"
+        if payment.refunded_amount + cmd.amount > payment.amount:
+            return "REFUND_AMOUNT_EXCEED"
+        if now > as_utc(payment.paid_at) + timedelta(days=self._settings.refund_window_days):
+            return "REFUND_WINDOW_EXCEED"
+        if payment.buyer_login_id is None:
+            return "ORDER_STATUS_INVALID"
+        try:
+            transfer(
+                session,
+                source=merchant_owner(payment.merchant_customer_id),
+                target=buyer_owner(payment.buyer_login_id),
+                currency=cmd.currency,
+                amount=cmd.amount,
+            )
+        except InsufficientFunds:
+            return "MERCHANT_BALANCE_NOT_ENOUGH"
+        return "SUCCESS"
+
+    @staticmethod
+    def _replay(existing: Refund, cmd: RefundCommand) -> Refund:
+        if (existing.payment_id, existing.currency, existing.amount) != (
+            cmd.payment_id,
+            cmd.currency,
+            cmd.amount,
+        ):
+            raise RepeatReqInconsistent(
+                f"refundRequestId {cmd.refund_request_id} was first used with other parameters."
+            )
+        return existing
+
+    def inquiry_refund(
+        self, merchant: Merchant, *, refund_id: str | None, refund_request_id: str | None
+    ) -> Refund:
+        with self._db.read() as session:
+            query = select(Refund).where(Refund.merchant_customer_id == merchant.customer_id)
+            # refundId wins when both are given (spec §3.8).
+            if refund_id:
+                query = query.where(Refund.refund_id == refund_id)
+            elif refund_request_id:
+                query = query.where(Refund.refund_request_id == refund_request_id)
+            else:
+                raise OrderNotExist()
+            refund = session.exec(query).first()
+        if refund is None:
+            raise OrderNotExist()
+        return refund
+
+    def refunds_of(self, payment_id: str) -> list[Refund]:
+        with self._db.read() as session:
+            return list(
+                session.exec(
+                    select(Refund)
+                    .where(Refund.payment_id == payment_id)
+                    .order_by(col(Refund.created_at), col(Refund.refund_id))
+                ).all()
+            )
+
+    @staticmethod
+    def _by_request_id(session: Session, merchant: Merchant, request_id: str) -> Refund | None:
+        return session.exec(
+            select(Refund).where(
+                Refund.merchant_customer_id == merchant.customer_id,
+                Refund.refund_request_id == request_id,
+            )
+        ).first()

@@ -1,0 +1,86 @@
+"""The composition root: one ``Runtime`` per emulator process, built from ``Settings``.
+
+``create_app`` builds it in the lifespan and keeps it on ``app.state``; the CLI builds one to
+answer ``sandbox`` and ``payment-code`` without serving.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from .clock import Clock
+from .control.models import load_clock_state, save_clock_state
+from .gateway.operations import Operation
+from .journal import Journal
+from .payments.service import PaymentService
+from .refunds.service import RefundService
+from .sandbox import service as sandbox
+from .sandbox.fixtures import SandboxDefinition, load_definition
+from .settings import Settings
+from .storage import Database
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    clock: Clock
+    definition: SandboxDefinition
+    journal: Journal
+    payments: PaymentService
+    refunds: RefundService
+    operations: dict[str, Operation] = field(default_factory=dict)
+
+    @property
+    def alipay_key(self) -> rsa.RSAPrivateKey:
+        return self.definition.alipay_private_key
+
+    def resources(self) -> dict[str, Any]:
+        with self.db.read() as session:
+            return sandbox.resources(
+                session, self.definition, self.settings, sftp_host=self.public_host()
+            )
+
+    def public_host(self) -> str:
+        host = self.settings.host
+        return "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
+
+    def reset(self) -> None:
+        """Back to the seeded sandbox: every table wiped and seeded again, clock offset cleared."""
+        self.clock.restore(type(self.clock.state)())
+        with self.db.write() as session:
+            sandbox.wipe(session)
+            sandbox.seed(session, self.definition, now=self.clock.now())
+        self.journal.clear()
+
+    def persist_clock(self) -> None:
+        with self.db.write() as session:
+            save_clock_state(session, self.clock.state)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Load fixtures (failing loudly on a broken one), open the database, seed on first start."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    definition = load_definition(settings.fixtures_dir)
+    db = Database(settings.resolved_database_url)
+    db.create_schema()
+    with db.read() as session:
+        clock = Clock(load_clock_state(session))
+    with db.write() as session:
+        if not sandbox.is_seeded(session):
+            sandbox.seed(session, definition, now=clock.now())
+    return Runtime(
+        settings=settings,
+        db=db,
+        clock=clock,
+        definition=definition,
+        journal=Journal(size=settings.journal_size, enabled=settings.journal_enabled),
+        payments=PaymentService(db=db, clock=clock, settings=settings),
+        refunds=RefundService(db=db, clock=clock, settings=settings),
+    )

@@ -1,0 +1,1 @@
+"""The sandbox world: applications, keys, buyers, balances, agent tokens."""

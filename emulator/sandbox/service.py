@@ -1,0 +1,211 @@
+"""Seeding, reset, lookups and the public view of the sandbox resources."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete
+from sqlmodel import Session, SQLModel, select
+
+from ..errors import ControlError
+from ..settings import Settings
+from ..signing import (
+    KeyFormatError,
+    load_public_key,
+    private_key_pkcs1_pem,
+    private_key_pkcs8_b64,
+    public_key_b64,
+)
+from ..storage import Counter
+from .fixtures import SCENARIOS, SandboxDefinition
+from .models import (
+    AgentToken,
+    Application,
+    Balance,
+    Buyer,
+    MerchantKey,
+    buyer_owner,
+    merchant_owner,
+)
+
+SEQUENCES = ("payment", "refund", "payment_code")
+
+
+def is_seeded(session: Session) -> bool:
+    return session.exec(select(Application.client_id).limit(1)).first() is not None
+
+
+def merchant_customer_ids(definition: SandboxDefinition) -> list[tuple[str, str]]:
+    """Every merchant that can hold funds, with its currency (ISV test merchants included)."""
+    out: list[tuple[str, str]] = []
+    for app in definition.applications:
+        out.append((app.customer_id, app.test_currency))
+        if app.test_merchant_customer_id:
+            out.append((app.test_merchant_customer_id, app.test_currency))
+    return out
+
+
+def seed(session: Session, definition: SandboxDefinition, *, now: datetime) -> None:
+    for app in definition.applications:
+        session.add(
+            Application(
+                client_id=app.client_id,
+                name=app.name,
+                role=app.role,
+                customer_id=app.customer_id,
+                test_currency=app.test_currency,
+                settlement_currency=app.settlement_currency,
+                scenarios=",".join(SCENARIOS),
+                sftp_username=app.sftp_username,
+                sftp_password=app.sftp_password,
+                isv_customer_id=app.isv_customer_id,
+                test_merchant_customer_id=app.test_merchant_customer_id,
+            )
+        )
+        session.add(
+            MerchantKey(
+                client_id=app.client_id,
+                key_version="1",
+                public_key=public_key_b64(app.private_key.public_key()),
+            )
+        )
+        if app.test_token and app.test_merchant_customer_id:
+            session.add(
+                AgentToken(
+                    token=app.test_token,
+                    isv_client_id=app.client_id,
+                    merchant_customer_id=app.test_merchant_customer_id,
+                    issued_at=now,
+                )
+            )
+    for customer_id, currency in merchant_customer_ids(definition):
+        session.add(Balance(owner=merchant_owner(customer_id), currency=currency, amount=0))
+    for buyer in definition.buyers:
+        session.add(
+            Buyer(
+                login_id=buyer.login_id,
+                password=buyer.password,
+                name=buyer.name,
+                psp_customer_id=buyer.psp_customer_id,
+                behaviour=buyer.behaviour,
+            )
+        )
+        for currency, amount in buyer.balances.items():
+            session.add(
+                Balance(owner=buyer_owner(buyer.login_id), currency=currency, amount=amount)
+            )
+    for name in SEQUENCES:
+        session.add(Counter(name=name, value=0))
+    session.flush()
+
+
+def wipe(session: Session) -> None:
+    """Delete every row of every table (children first)."""
+    for table in reversed(SQLModel.metadata.sorted_tables):
+        session.execute(delete(table))
+
+
+def find_application(session: Session, client_id: str) -> Application | None:
+    return session.get(Application, client_id)
+
+
+def require_application(session: Session, client_id: str) -> Application:
+    app = find_application(session, client_id)
+    if app is None:
+        raise ControlError(404, f"no application with client ID {client_id!r}")
+    return app
+
+
+def find_key(session: Session, client_id: str, key_version: str) -> str | None:
+    row = session.get(MerchantKey, (client_id, key_version))
+    return row.public_key if row else None
+
+
+def set_public_key(
+    session: Session, *, client_id: str, public_key: str, key_version: str
+) -> MerchantKey:
+    require_application(session, client_id)
+    try:
+        load_public_key(public_key)
+    except KeyFormatError as exc:
+        raise ControlError(422, f"publicKey: {exc}") from exc
+    if not key_version.isdigit() or len(key_version) > 8:
+        raise ControlError(422, "keyVersion: must be a number")
+    row = session.get(MerchantKey, (client_id, key_version))
+    if row is None:
+        row = MerchantKey(
+            client_id=client_id, key_version=key_version, public_key=public_key.strip()
+        )
+    else:
+        row.public_key = public_key.strip()
+    session.add(row)
+    return row
+
+
+def find_agent_token(session: Session, token: str) -> AgentToken | None:
+    return session.get(AgentToken, token)
+
+
+def resources(
+    session: Session, definition: SandboxDefinition, settings: Settings, *, sftp_host: str
+) -> dict[str, Any]:
+    """The shape of ``GET /_emulator/sandbox`` (DESIGN.md)."""
+    seeds = {a.client_id: a for a in definition.applications}
+    apps: list[dict[str, Any]] = []
+    for row in session.exec(select(Application)).all():
+        seed_app = seeds.get(row.client_id)
+        key = session.get(MerchantKey, (row.client_id, "1"))
+        entry: dict[str, Any] = {
+            "name": row.name,
+            "role": row.role,
+            "clientId": row.client_id,
+            "product": row.product,
+            "scenarios": row.scenarios.split(","),
+            "testCurrency": row.test_currency,
+            "keyVersion": "1",
+            "customerId": row.customer_id,
+            "merchantPublicKey": key.public_key if key else None,
+        }
+        if seed_app is not None:
+            entry["merchantPrivateKey"] = private_key_pkcs8_b64(seed_app.private_key)
+            entry["merchantPrivateKeyPem"] = private_key_pkcs1_pem(seed_app.private_key)
+        entry["sftp"] = {"username": row.sftp_username, "password": row.sftp_password}
+        if row.role == "ISV":
+            entry["isvCustomerId"] = row.isv_customer_id
+            entry["testMerchantCustomerId"] = row.test_merchant_customer_id
+            entry["testToken"] = seed_app.test_token if seed_app else None
+        apps.append(entry)
+    apps.sort(
+        key=lambda a: (
+            [s.client_id for s in definition.applications].index(a["clientId"])
+            if a["clientId"] in seeds
+            else len(seeds)
+        )
+    )
+    buyers: list[dict[str, Any]] = []
+    for b in session.exec(select(Buyer)).all():
+        balances = session.exec(
+            select(Balance).where(Balance.owner == buyer_owner(b.login_id))
+        ).all()
+        buyers.append(
+            {
+                "loginId": b.login_id,
+                "password": b.password,
+                "name": b.name,
+                "pspCustomerId": b.psp_customer_id,
+                "balances": {
+                    x.currency: str(x.amount) for x in sorted(balances, key=lambda x: x.currency)
+                },
+                "behaviour": b.behaviour,
+            }
+        )
+    order = [b.login_id for b in definition.buyers]
+    buyers.sort(key=lambda b: order.index(b["loginId"]) if b["loginId"] in order else len(order))
+    return {
+        "gateway": {"http": settings.http_url(), "https": settings.https_url()},
+        "alipayPublicKey": public_key_b64(definition.alipay_private_key.public_key()),
+        "applications": apps,
+        "buyers": buyers,
+        "sftp": {"host": sftp_host, "port": settings.sftp_port},
+    }

@@ -1,0 +1,95 @@
+"""Serve one app on HTTP and HTTPS in one process until SIGTERM/SIGINT (then drain and exit 0)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Generator
+
+import uvicorn
+
+from .app import create_app
+from .settings import Settings
+from .tls import ensure_tls
+
+log = logging.getLogger("emulator")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server without its own signal handling: ``serve`` coordinates both listeners."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _config(
+    app: object, settings: Settings, *, port: int, lifespan: str, **tls: str
+) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=settings.host,
+        port=port,
+        lifespan=lifespan,  # type: ignore[arg-type]
+        # httptools parses absolute-form request targets (spec §8 item 2).
+        http="httptools",
+        loop="asyncio",
+        log_level=settings.log_level,
+        access_log=settings.log_level == "debug",
+        server_header=False,
+        timeout_graceful_shutdown=20,
+        **tls,  # type: ignore[arg-type]
+    )
+
+
+async def serve(settings: Settings) -> None:
+    app = create_app(settings)
+    http = _Server(_config(app, settings, port=settings.port, lifespan="on"))
+    tls: _Server | None = None
+    if settings.tls_port:
+        files = ensure_tls(settings.data_dir, settings.extra_tls_hostnames)
+        tls = _Server(
+            _config(
+                app,
+                settings,
+                port=settings.tls_port,
+                lifespan="off",
+                ssl_certfile=str(files.cert),
+                ssl_keyfile=str(files.key),
+            )
+        )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    http_task = asyncio.create_task(http.serve())
+    while not http.started and not http_task.done():
+        await asyncio.sleep(0.01)
+    if http_task.done():
+        await http_task  # start-up failed (port taken, broken fixtures): surface the error
+        raise SystemExit(1)
+    tls_task: asyncio.Task[None] | None = None
+    if tls is not None:
+        tls_task = asyncio.create_task(tls.serve())
+        while not tls.started and not tls_task.done():
+            await asyncio.sleep(0.01)
+        if tls_task.done():
+            http.should_exit = True
+            await http_task
+            await tls_task
+            raise SystemExit(1)
+    log.info("alipay-emulator ready: %s %s", settings.http_url(), settings.https_url() or "")
+
+    waiters = [asyncio.create_task(stop.wait()), http_task] + ([tls_task] if tls_task else [])
+    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    # Drain: stop accepting, let in-flight requests finish, then run the lifespan shutdown.
+    if tls is not None and tls_task is not None:
+        tls.should_exit = True
+        await tls_task
+    http.should_exit = True
+    await http_task
+    for w in waiters:
+        w.cancel()

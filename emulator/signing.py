@@ -1,0 +1,171 @@
+"""Pure signing: the string-to-sign, RSA-SHA256 sign/verify, signature headers, key loading.
+
+No I/O and no clock: callers pass the time string they put (or found) in the header.
+Spec §2.3-2.6.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from urllib.parse import quote_plus, unquote_plus
+
+from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+
+class SignatureMismatch(Exception):
+    """The signature does not verify (or cannot even be decoded)."""
+
+
+class KeyFormatError(ValueError):
+    """A key that is neither PEM nor base64 DER of a supported RSA structure."""
+
+
+def canonical_message(*, method: str, path: str, client_id: str, time: str, body: bytes) -> bytes:
+    """``<METHOD> <path>\\n<client-id>.<time>.<body>`` over the exact body bytes (spec §2.4).
+
+    The body is never re-serialised: the Python SDK signs an indent-3 pretty-printed body,
+    the Java SDK a compact one.
+    """
+    head = f"{method} {path}\n{client_id}.{time}.".encode()
+    return head + body
+
+
+def sign(message: bytes, key: rsa.RSAPrivateKey) -> str:
+    """RSA-SHA256/PKCS#1 v1.5, Base64, then form-URL-encoded, as every SDK expects."""
+    raw = key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+    return quote_plus(base64.b64encode(raw).decode("ascii"))
+
+
+def verify(message: bytes, signature_value: str, key: rsa.RSAPublicKey) -> None:
+    """Raise ``SignatureMismatch`` unless ``signature_value`` signs ``message``.
+
+    Tolerant of the variants seen on the wire (spec §8 item 6): URL-encoded Base64 (all SDKs)
+    and raw Base64 (a value with no ``%``; a raw ``+`` is then kept, not read as a space).
+    """
+    for candidate in _decodings(signature_value):
+        try:
+            key.verify(candidate, message, padding.PKCS1v15(), hashes.SHA256())
+            return
+        except _CryptoInvalidSignature:
+            continue
+    raise SignatureMismatch("the RSA-SHA256 signature does not verify")
+
+
+def _decodings(value: str) -> list[bytes]:
+    texts = [unquote_plus(value)]
+    if "%" not in value:
+        texts.append(value)
+    out: list[bytes] = []
+    for text in texts:
+        try:
+            raw = base64.b64decode(text.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        if raw and raw not in out:
+            out.append(raw)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureHeader:
+    algorithm: str
+    key_version: str
+    signature: str
+
+
+def parse_signature_header(value: str) -> SignatureHeader:
+    """Parse ``algorithm=RSA256,keyVersion=1,signature=...`` (spaces after commas allowed).
+
+    The signature value itself never contains a literal ``,``; it may contain ``=`` when a
+    client sent raw Base64, so everything after ``signature=`` is taken as is.
+    """
+    fields: dict[str, str] = {}
+    rest = value
+    marker = rest.find("signature=")
+    if marker >= 0:
+        fields["signature"] = rest[marker + len("signature=") :].strip()
+        rest = rest[:marker]
+    for part in rest.split(","):
+        name, sep, val = part.strip().partition("=")
+        if sep:
+            fields[name.strip()] = val.strip()
+    if not fields.get("signature"):
+        raise SignatureMismatch("the signature header carries no signature= value")
+    return SignatureHeader(
+        algorithm=fields.get("algorithm", "RSA256"),
+        key_version=fields.get("keyVersion", "1") or "1",
+        signature=fields["signature"],
+    )
+
+
+def signature_header(signature_value: str, key_version: str = "1") -> str:
+    # Key order matters: Java takes the 3rd comma item, PHP the text after the last '='.
+    return f"algorithm=RSA256,keyVersion={key_version},signature={signature_value}"
+
+
+def load_private_key(text: str) -> rsa.RSAPrivateKey:
+    """PEM (PKCS#1 or PKCS#8) or bare Base64 DER (PKCS#8 or PKCS#1)."""
+    data = text.strip().encode()
+    try:
+        if data.startswith(b"-----"):
+            key = serialization.load_pem_private_key(data, password=None)
+        else:
+            der = base64.b64decode(b"".join(data.split()), validate=True)
+            try:
+                key = serialization.load_der_private_key(der, password=None)
+            except ValueError:
+                pem = b"-----BEGIN RSA PRIVATE KEY-----\n" + base64.encodebytes(der)
+                key = serialization.load_pem_private_key(
+                    pem + b"-----END RSA PRIVATE KEY-----\n", password=None
+                )
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise KeyFormatError(f"not an RSA private key: {exc}") from exc
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise KeyFormatError("not an RSA private key")
+    return key
+
+
+def load_public_key(text: str) -> rsa.RSAPublicKey:
+    """Base64 SubjectPublicKeyInfo DER (what the SDKs take) or a PEM public key."""
+    data = text.strip().encode()
+    try:
+        if data.startswith(b"-----"):
+            key = serialization.load_pem_public_key(data)
+        else:
+            der = base64.b64decode(b"".join(data.split()), validate=True)
+            key = serialization.load_der_public_key(der)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise KeyFormatError(f"not an RSA public key: {exc}") from exc
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise KeyFormatError("not an RSA public key")
+    if key.key_size < 1024:
+        raise KeyFormatError("RSA public key shorter than 1024 bits")
+    return key
+
+
+def public_key_b64(key: rsa.RSAPublicKey) -> str:
+    der = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(der).decode("ascii")
+
+
+def private_key_pkcs8_b64(key: rsa.RSAPrivateKey) -> str:
+    der = key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return base64.b64encode(der).decode("ascii")
+
+
+def private_key_pkcs1_pem(key: rsa.RSAPrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode("ascii")

@@ -1,0 +1,123 @@
+"""Engine and sessions from ``DATABASE_URL``: SQLite (WAL) by default, PostgreSQL supported.
+
+Writes go through ``Database.write()``. On SQLite that transaction starts with
+``BEGIN IMMEDIATE`` so concurrent writers queue on the database lock instead of failing
+halfway with "database is locked"; readers use a separate engine and never block (WAL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+from sqlmodel import Field, Session, SQLModel, col, create_engine
+
+
+class Counter(SQLModel, table=True):
+    """Persistent sequences for ids and payment codes (unique across restarts)."""
+
+    name: str = Field(primary_key=True, max_length=32)
+    value: int = 0
+
+
+def next_sequence(session: Session, name: str) -> int:
+    """Increment and return a named sequence inside the caller's transaction."""
+    row = session.execute(
+        update(Counter)
+        .where(col(Counter.name) == name)
+        .values(value=Counter.value + 1)
+        .returning(col(Counter.value))
+    ).first()
+    if row is not None:
+        return int(row[0])
+    session.add(Counter(name=name, value=1))
+    session.flush()
+    return 1
+
+
+def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        pool_size=20,
+        max_overflow=20,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control away from pysqlite so BEGIN is ours to emit.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """One database: a write engine, a read engine (the same one except on SQLite)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            self._writer = _sqlite_engine(url, immediate=True)
+            self._reader = _sqlite_engine(url, immediate=False)
+        else:
+            self._writer = create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+            self._reader = self._writer
+
+    @property
+    def engine(self) -> Engine:
+        return self._writer
+
+    def create_schema(self) -> None:
+        SQLModel.metadata.create_all(self._writer)
+
+    def drop_schema(self) -> None:
+        SQLModel.metadata.drop_all(self._writer)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with Session(self._reader, expire_on_commit=False) as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A transaction committed on success and rolled back on any exception."""
+        with Session(self._writer, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def ping(self) -> None:
+        with self._reader.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self._writer.dispose()
+        if self._reader is not self._writer:
+            self._reader.dispose()
+
+
+def disposable_engine(url: str) -> Engine:
+    """An engine without a pool, for one-off administration (creating test databases)."""
+    return create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
