@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -54,6 +56,13 @@ def wire(runtime: Runtime) -> Runtime:
     return runtime
 
 
+async def _tick(runtime: Runtime, interval: float = 1.0) -> None:
+    """Run due work once a second, so timed behaviour happens without anyone calling in."""
+    while True:
+        await asyncio.sleep(interval)
+        await run_in_threadpool(runtime.run_due)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -63,9 +72,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.tls_port:
             await run_in_threadpool(ensure_tls, settings.data_dir, settings.extra_tls_hostnames)
         app.state.runtime = wire(runtime)
+        ticker = asyncio.create_task(_tick(runtime))
         try:
             yield
         finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
             runtime.close()
 
     app = FastAPI(

@@ -6,7 +6,11 @@ answer ``sandbox`` and ``payment-code`` without serving.
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -33,6 +37,11 @@ class Runtime:
     payments: PaymentService
     refunds: RefundService
     operations: dict[str, Operation] = field(default_factory=dict)
+    # Work that becomes due as the virtual clock moves (expiries, retries, reports). Each hook
+    # gets the clock's "now" and must be idempotent: it runs every second and after every
+    # clock change, and does whatever is due by then.
+    due_hooks: list[Callable[[datetime], None]] = field(default_factory=list)
+    _due_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def alipay_key(self) -> rsa.RSAPrivateKey:
@@ -55,6 +64,16 @@ class Runtime:
             sandbox.wipe(session)
             sandbox.seed(session, self.definition, now=self.clock.now())
         self.journal.clear()
+
+    def run_due(self) -> None:
+        """Run every due hook once, serialised (the ticker and clock calls may overlap)."""
+        with self._due_lock:
+            now = self.clock.now()
+            for hook in self.due_hooks:
+                try:
+                    hook(now)
+                except Exception:  # one failing hook must not starve the others
+                    logging.getLogger("emulator").exception("due-work hook %r failed", hook)
 
     def persist_clock(self) -> None:
         with self.db.write() as session:

@@ -144,6 +144,8 @@ def set_clock(body: ClockIn, rt: RuntimeDep) -> dict[str, Any]:
     except ValueError as exc:
         raise ControlError(422, str(exc)) from exc
     rt.persist_clock()
+    # Whatever became due by the new "now" happens before the call returns.
+    rt.run_due()
     return _clock_view(rt)
 
 
