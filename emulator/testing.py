@@ -1,9 +1,9 @@
 """A typed Python client for the control API, for users' test suites and ours.
 
-    from emulator.testing import EmulatorClient
-    emu = EmulatorClient("http://localhost:8080")
-    code = emu.payment_code(emu.sandbox()["buyers"][0]["loginId"])
-    emu.advance_clock(seconds=61)   # the code has expired now
+from emulator.testing import EmulatorClient
+emu = EmulatorClient("http://localhost:8080")
+code = emu.payment_code(emu.sandbox()["buyers"][0]["loginId"])
+emu.advance_clock(seconds=61)   # the code has expired now
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ class ControlApiError(Exception):
 
 
 class EmulatorClient:
-    def __init__(self, base_url: str, *, admin_token: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self, base_url: str, *, admin_token: str | None = None, timeout: float = 30.0
+    ) -> None:
         headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
         self.base_url = base_url.rstrip("/")
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
@@ -68,11 +70,15 @@ class EmulatorClient:
     def payment_code(self, login_id: str) -> str:
         return str(self._call("POST", f"/buyers/{login_id}/payment-codes")["paymentCode"])
 
-    def put_public_key(self, client_id: str, public_key: str, *, key_version: str | None = None) -> dict[str, Any]:
+    def put_public_key(
+        self, client_id: str, public_key: str, *, key_version: str | None = None
+    ) -> dict[str, Any]:
         body: dict[str, str] = {"publicKey": public_key}
         if key_version is not None:
             body["keyVersion"] = key_version
-        result: dict[str, Any] = self._call("PUT", f"/applications/{client_id}/public-key", json=body)
+        result: dict[str, Any] = self._call(
+            "PUT", f"/applications/{client_id}/public-key", json=body
+        )
         return result
 
     # -- clock -----------------------------------------------------------------------------

@@ -17,7 +17,14 @@ from emulator.settings import Settings
 from emulator.signing import canonical_message, load_private_key, sign, signature_header
 from emulator.testing import EmulatorClient
 
-from .support import POSTGRES_ENV, EmulatorProcess, SdkDriver, can_bind, ensure_sdk_venv, postgres_database
+from .support import (
+    POSTGRES_ENV,
+    EmulatorProcess,
+    SdkDriver,
+    can_bind,
+    ensure_sdk_venv,
+    postgres_database,
+)
 
 BACKENDS = ["sqlite"] + (["postgres"] if os.environ.get(POSTGRES_ENV) else [])
 _notes: list[str] = []
@@ -70,7 +77,11 @@ class Gateway:
         req_time = "2026-11-26T04:22:19+00:00"
         key = load_private_key(private_key or app["merchantPrivateKeyPem"])
         message = canonical_message(
-            method="POST", path=sign_path or path, client_id=app["clientId"], time=req_time, body=raw
+            method="POST",
+            path=sign_path or path,
+            client_id=app["clientId"],
+            time=req_time,
+            body=raw,
         )
         hdrs = {
             "Content-Type": "application/json; charset=UTF-8",
@@ -79,7 +90,9 @@ class Gateway:
             "Signature": signature_header(sign(message, key), key_version),
         }
         hdrs.update(headers or {})
-        return self.http.post(path, content=raw, headers={k: v for k, v in hdrs.items() if v is not None})
+        return self.http.post(
+            path, content=raw, headers={k: v for k, v in hdrs.items() if v is not None}
+        )
 
     def call(self, api: str, body: dict[str, Any], **kw: Any) -> dict[str, Any]:
         response = self.post(api, body, **kw)
@@ -88,7 +101,9 @@ class Gateway:
         return data
 
 
-def pay_body(code: str, *, request_id: str = "PR-1", currency: str = "USD", amount: int = 1000) -> dict[str, Any]:
+def pay_body(
+    code: str, *, request_id: str = "PR-1", currency: str = "USD", amount: int = 1000
+) -> dict[str, Any]:
     return {
         "productCode": "IN_STORE_PAYMENT",
         "paymentRequestId": request_id,
@@ -102,7 +117,10 @@ def pay_body(code: str, *, request_id: str = "PR-1", currency: str = "USD", amou
                 "merchantName": "Shop",
                 "store": {"referenceStoreId": "S1", "storeName": "Store", "storeMCC": "5411"},
             },
-            "env": {"storeTerminalId": "T1", "storeTerminalRequestTime": "2026-11-26T10:00:00+08:00"},
+            "env": {
+                "storeTerminalId": "T1",
+                "storeTerminalRequestTime": "2026-11-26T10:00:00+08:00",
+            },
         },
         "paymentAmount": {"currency": currency, "value": str(amount)},
         "paymentMethod": {"paymentMethodType": "CONNECT_WALLET", "paymentMethodId": code},
@@ -139,7 +157,9 @@ class Live:
     def buyer(self, behaviour: str = "normal") -> dict[str, Any]:
         return next(b for b in self.sandbox["buyers"] if b["behaviour"] == behaviour)
 
-    def client(self, app: dict[str, Any], *, agent_token: str | None = None, private_key: str | None = None) -> dict[str, Any]:
+    def client(
+        self, app: dict[str, Any], *, agent_token: str | None = None, private_key: str | None = None
+    ) -> dict[str, Any]:
         """What a user passes to DefaultAlipayClient: gateway URL, client ID, keys."""
         return {
             "gateway": "https://localhost",
@@ -151,7 +171,9 @@ class Live:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Live]:
     backend: str = request.param
     python = ensure_sdk_venv()
     tls_port = 443 if can_bind(443) else None
@@ -161,12 +183,24 @@ def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
             "connection port patched to the emulator's TLS port"
         )
     with _database(backend) as url:
-        process = EmulatorProcess(tmp_path_factory.mktemp(f"live-{backend}") / "data", database_url=url, tls_port=tls_port)
+        process = EmulatorProcess(
+            tmp_path_factory.mktemp(f"live-{backend}") / "data", database_url=url, tls_port=tls_port
+        )
         process.start()
-        sdk = SdkDriver(python, ca_file=process.ca_file, port_override=None if tls_port == 443 else process.tls_port)
+        sdk = SdkDriver(
+            python,
+            ca_file=process.ca_file,
+            port_override=None if tls_port == 443 else process.tls_port,
+        )
         control = EmulatorClient(process.http_url)
         try:
-            yield Live(process=process, control=control, sdk=sdk, backend=backend, sandbox=control.sandbox())
+            yield Live(
+                process=process,
+                control=control,
+                sdk=sdk,
+                backend=backend,
+                sandbox=control.sandbox(),
+            )
         finally:
             sdk.close()
             control.close()

@@ -22,7 +22,9 @@ from emulator.storage import disposable_engine
 
 REPO = Path(__file__).resolve().parent.parent
 SDK_VERSION = "1.7.1"
-SDK_VENV = Path(os.environ.get("ALIPAY_EMULATOR_SDK_VENV", REPO / ".cache" / f"sdk-venv-{SDK_VERSION}"))
+SDK_VENV = Path(
+    os.environ.get("ALIPAY_EMULATOR_SDK_VENV", REPO / ".cache" / f"sdk-venv-{SDK_VERSION}")
+)
 DRIVER = REPO / "tests" / "sdk" / "driver.py"
 POSTGRES_ENV = "ALIPAY_EMULATOR_TEST_POSTGRES_URL"
 
@@ -116,7 +118,10 @@ class EmulatorProcess:
         env.update(self.extra_env)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "emulator", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+                [sys.executable, "-m", "emulator", "serve"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -180,7 +185,9 @@ class SdkDriver:
         """The response body; fails the test if the SDK itself raised (e.g. signature check)."""
         out = self.call(op, client, **args)
         if not out["ok"]:
-            raise AssertionError(f"the SDK raised {out['type']}: {out['error']}\n{out.get('trace')}")
+            raise AssertionError(
+                f"the SDK raised {out['type']}: {out['error']}\n{out.get('trace')}"
+            )
         body: dict[str, Any] = out["body"]
         return body
 
@@ -194,3 +201,33 @@ class SdkDriver:
             self.proc.wait(5)
         if self.proc.stdout:
             self.proc.stdout.close()
+
+
+def signed_post(
+    base_url: str, app: dict[str, Any], api: str, body: dict[str, Any], **headers: str
+) -> dict[str, Any]:
+    """Sign and send one gateway call over plain HTTP, as an SDK would; returns the JSON body."""
+    from emulator.signing import canonical_message, load_private_key, sign, signature_header
+
+    raw = json.dumps(body).encode()
+    path = f"/ams/sandbox/api/v1/payments/{api}"
+    req_time = str(int(time.time() * 1000))
+    message = canonical_message(
+        method="POST", path=path, client_id=app["clientId"], time=req_time, body=raw
+    )
+    sig = sign(message, load_private_key(app["merchantPrivateKeyPem"]))
+    response = httpx.post(
+        base_url + path,
+        content=raw,
+        headers={
+            "content-type": "application/json; charset=UTF-8",
+            "client-id": app["clientId"],
+            "request-time": req_time,
+            "signature": signature_header(sig),
+            **headers,
+        },
+        timeout=30,
+    )
+    response.raise_for_status()
+    data: dict[str, Any] = response.json()
+    return data

@@ -1,0 +1,102 @@
+"""Storage on SQLite and PostgreSQL: idempotency under concurrency, conservation, restarts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import func, select
+
+from emulator.app import wire
+from emulator.payments.models import Payment
+from emulator.payments.service import PayCommand
+from emulator.runtime import Runtime, build_runtime
+from emulator.sandbox.access import Merchant
+from emulator.sandbox.models import Balance
+from emulator.settings import Settings
+from emulator.wallet.service import issue_payment_code
+
+from .support import POSTGRES_ENV, postgres_database
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
+    if request.param == "postgres" and not os.environ.get(POSTGRES_ENV):
+        pytest.skip(f"{POSTGRES_ENV} is not set")
+    ctx: Any = postgres_database() if request.param == "postgres" else nullcontext(None)
+    with ctx as url:
+        rt = wire(build_runtime(Settings(data_dir=tmp_path / "data", database_url=url, tls_port=0)))
+        try:
+            yield rt
+        finally:
+            rt.close()
+
+
+def _merchant(rt: Runtime) -> Merchant:
+    app = rt.definition.applications[0]
+    return Merchant(app.client_id, app.customer_id, app.test_currency)
+
+
+def _money(rt: Runtime) -> int:
+    with rt.db.read() as s:
+        return int(s.exec(select(func.sum(Balance.amount)).where(Balance.currency == "USD")).one())
+
+
+def test_fifty_parallel_identical_pays_make_one_payment(runtime: Runtime) -> None:
+    buyer = runtime.definition.buyers[0].login_id
+    with runtime.db.write() as s:
+        code = issue_payment_code(s, login_id=buyer, now=runtime.clock.now(), ttl_seconds=600).code
+    money = _money(runtime)
+    cmd = PayCommand(
+        payment_request_id="SAME",
+        scenario="PaymentCode",
+        currency="USD",
+        amount=700,
+        payment_method_type="CONNECT_WALLET",
+        payment_method_id=code,
+    )
+    merchant = _merchant(runtime)
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(lambda _: runtime.payments.pay(merchant, cmd), range(50)))
+    assert {(p.payment_id, p.status, p.result_code) for p in results} == {
+        (results[0].payment_id, "SUCCESS", "SUCCESS")
+    }
+    with runtime.db.read() as s:
+        assert s.exec(select(func.count()).select_from(Payment)).one() == 1
+    assert _money(runtime) == money
+
+
+def test_parallel_different_pays_never_overdraw(runtime: Runtime) -> None:
+    """Ten buyers' codes race on one small balance: the conditional debit keeps it >= 0."""
+    poor = next(b for b in runtime.definition.buyers if b.behaviour == "insufficient_balance")
+    with runtime.db.write() as s:
+        codes = [
+            issue_payment_code(
+                s, login_id=poor.login_id, now=runtime.clock.now(), ttl_seconds=600
+            ).code
+            for _ in range(10)
+        ]
+    merchant = _merchant(runtime)
+
+    def pay(i: int) -> str:
+        cmd = PayCommand(
+            payment_request_id=f"P{i}",
+            scenario="PaymentCode",
+            currency="USD",
+            amount=100,
+            payment_method_type="CONNECT_WALLET",
+            payment_method_id=codes[i],
+        )
+        return runtime.payments.pay(merchant, cmd).result_code
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        outcomes = list(pool.map(pay, range(10)))
+    assert outcomes.count("SUCCESS") == poor.balances["USD"] // 100
+    assert outcomes.count("USER_BALANCE_NOT_ENOUGH") == 10 - poor.balances["USD"] // 100
