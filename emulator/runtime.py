@@ -19,6 +19,7 @@ from .clock import Clock
 from .control.models import load_clock_state, save_clock_state
 from .gateway.operations import Operation
 from .journal import Journal
+from .notifications.service import Notifier
 from .payments.service import PaymentService
 from .refunds.service import RefundService
 from .sandbox import service as sandbox
@@ -36,11 +37,12 @@ class Runtime:
     journal: Journal
     payments: PaymentService
     refunds: RefundService
+    notifier: Notifier
     operations: dict[str, Operation] = field(default_factory=dict)
     # Work that becomes due as the virtual clock moves (expiries, retries, reports). Each hook
     # gets the clock's "now" and must be idempotent: it runs every second and after every
     # clock change, and does whatever is due by then.
-    due_hooks: list[Callable[[datetime], None]] = field(default_factory=list)
+    due_hooks: list[Callable[[datetime], object]] = field(default_factory=list)
     _due_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -80,6 +82,7 @@ class Runtime:
             save_clock_state(session, self.clock.state)
 
     def close(self) -> None:
+        self.notifier.close()
         self.db.dispose()
 
 
@@ -94,12 +97,20 @@ def build_runtime(settings: Settings) -> Runtime:
     with db.write() as session:
         if not sandbox.is_seeded(session):
             sandbox.seed(session, definition, now=clock.now())
-    return Runtime(
+    payments = PaymentService(db=db, clock=clock, settings=settings, triggers=definition.triggers)
+    notifier = Notifier(
+        db=db, clock=clock, settings=settings, alipay_key=definition.alipay_private_key
+    )
+    runtime = Runtime(
         settings=settings,
         db=db,
         clock=clock,
         definition=definition,
         journal=Journal(size=settings.journal_size, enabled=settings.journal_enabled),
-        payments=PaymentService(db=db, clock=clock, settings=settings),
+        payments=payments,
         refunds=RefundService(db=db, clock=clock, settings=settings),
+        notifier=notifier,
     )
+    # Payments first: an expiry or completion may queue a notification delivered right after.
+    runtime.due_hooks.extend([payments.run_due, notifier.deliver_due])
+    return runtime

@@ -11,8 +11,10 @@ from collections.abc import Generator
 import uvicorn
 
 from .app import create_app
+from .reconciliation.sftp import SftpDrop, start_sftp_server
 from .settings import Settings
 from .tls import ensure_tls
+from .transport import DroppableHttpProtocol
 
 log = logging.getLogger("emulator")
 
@@ -33,13 +35,14 @@ def _config(
         host=settings.host,
         port=port,
         lifespan=lifespan,  # type: ignore[arg-type]
-        # httptools parses absolute-form request targets (spec §8 item 2).
-        http="httptools",
+        # httptools parses absolute-form request targets (spec §8 item 2); the subclass adds
+        # the ability to close a connection without answering (faults, trigger 9902).
+        http=DroppableHttpProtocol,
         loop="asyncio",
         log_level=settings.log_level,
         access_log=settings.log_level == "debug",
         server_header=False,
-        timeout_graceful_shutdown=20,
+        timeout_graceful_shutdown=10,
         **tls,  # type: ignore[arg-type]
     )
 
@@ -81,11 +84,29 @@ async def serve(settings: Settings) -> None:
             await http_task
             await tls_task
             raise SystemExit(1)
+    sftp: SftpDrop | None = None
+    if settings.sftp_port:
+        try:
+            sftp = await start_sftp_server(
+                app.state.reconciliation,
+                host=settings.host,
+                port=settings.sftp_port,
+                data_dir=settings.data_dir,
+            )
+        except OSError as exc:
+            log.error("cannot serve SFTP on %s:%s: %s", settings.host, settings.sftp_port, exc)
+            for server, task in ((tls, tls_task), (http, http_task)):
+                if server is not None and task is not None:
+                    server.should_exit = True
+                    await task
+            raise SystemExit(1) from exc
     log.info("alipay-emulator ready: %s %s", settings.http_url(), settings.https_url() or "")
 
     waiters = [asyncio.create_task(stop.wait()), http_task] + ([tls_task] if tls_task else [])
     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     # Drain: stop accepting, let in-flight requests finish, then run the lifespan shutdown.
+    if sftp is not None:
+        await sftp.stop()
     if tls is not None and tls_task is not None:
         tls.should_exit = True
         await tls_task

@@ -64,7 +64,7 @@ def test_fifty_parallel_identical_pays_make_one_payment(runtime: Runtime) -> Non
     )
     merchant = _merchant(runtime)
     with ThreadPoolExecutor(max_workers=50) as pool:
-        results = list(pool.map(lambda _: runtime.payments.pay(merchant, cmd), range(50)))
+        results = list(pool.map(lambda _: runtime.payments.pay(merchant, cmd).payment, range(50)))
     assert {(p.payment_id, p.status, p.result_code) for p in results} == {
         (results[0].payment_id, "SUCCESS", "SUCCESS")
     }
@@ -94,7 +94,7 @@ def test_parallel_different_pays_never_overdraw(runtime: Runtime) -> None:
             payment_method_type="CONNECT_WALLET",
             payment_method_id=codes[i],
         )
-        return runtime.payments.pay(merchant, cmd).result_code
+        return runtime.payments.pay(merchant, cmd).payment.result_code
 
     with ThreadPoolExecutor(max_workers=10) as pool:
         outcomes = list(pool.map(pay, range(10)))

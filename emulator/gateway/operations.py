@@ -10,7 +10,16 @@ from pydantic import BaseModel
 
 from ..sandbox.access import Merchant
 
-Handler = Callable[[Merchant, Any], dict[str, Any]]
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A body plus a transport directive: ``drop`` = hold the connection, then close it unanswered."""
+
+    body: dict[str, Any]
+    drop: bool = False
+
+
+Handler = Callable[[Merchant, Any], "dict[str, Any] | Reply"]
 
 
 @dataclass(frozen=True, slots=True)

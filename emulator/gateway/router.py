@@ -6,6 +6,7 @@ except an oversized body (413) and the deliberate ``unsigned_auth_errors`` setti
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -26,8 +27,9 @@ from ..errors import (
 from ..journal import Diagnosis, JournalEntry
 from ..runtime import Runtime
 from ..signing import canonical_message, sign, signature_header
+from ..transport import drop_capability
 from .auth import GatewayCall, authenticate
-from .operations import api_of
+from .operations import Reply, api_of
 from .wire import parse_body, validate
 
 router = APIRouter(include_in_schema=False)
@@ -93,15 +95,32 @@ async def gateway_call(
     request: Request, call: Annotated[GatewayCall, Depends(received_call)]
 ) -> Response:
     rt = runtime_of(request)
-    payload = await run_in_threadpool(_dispatch, rt, call)
-    return render(rt, call, payload)
+    reply = await run_in_threadpool(_dispatch, rt, call)
+    if reply.drop:
+        return await drop(request, rt, call, reply.body)
+    return render(rt, call, reply.body)
 
 
-def _dispatch(rt: Runtime, call: GatewayCall) -> dict[str, Any]:
+def _dispatch(rt: Runtime, call: GatewayCall) -> Reply:
     assert call.api is not None and call.merchant is not None
     operation = rt.operations[call.api]
     model = validate(operation.request_model, parse_body(call.body))
-    return operation.handle(call.merchant, model)
+    out = operation.handle(call.merchant, model)
+    return out if isinstance(out, Reply) else Reply(out)
+
+
+async def drop(request: Request, rt: Runtime, call: GatewayCall, body: dict[str, Any]) -> Response:
+    """Hold the connection past the client's timeout, then close it without an answer."""
+    call.diagnosis = call.diagnosis or Diagnosis(
+        check="transport", message="the answer was withheld and the connection closed (deliberate)"
+    )
+    _journal(rt, call, body.get("result", {}), note="no answer: connection held, then closed")
+    await asyncio.sleep(rt.settings.no_response_seconds)
+    close = drop_capability(request.scope)
+    if close is not None:
+        close()
+    # Only reached for an app not run by `alipay-emulator serve` (no drop capability).
+    return Response(status_code=504)
 
 
 def render(
@@ -178,7 +197,9 @@ def _header_safe(text: str) -> str:
     )
 
 
-def _journal(rt: Runtime, call: GatewayCall, result: dict[str, Any]) -> int:
+def _journal(
+    rt: Runtime, call: GatewayCall, result: dict[str, Any], *, note: str | None = None
+) -> int:
     body_text = call.body[: 64 * 1024].decode("utf-8", errors="replace")
     return rt.journal.record(
         JournalEntry(
@@ -193,5 +214,6 @@ def _journal(rt: Runtime, call: GatewayCall, result: dict[str, Any]) -> int:
             result_status=result.get("resultStatus"),
             latency_ms=(time.perf_counter() - call.started) * 1000,
             diagnosis=call.diagnosis,
+            extra={"transport": note} if note else {},
         )
     )

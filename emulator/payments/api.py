@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from ..amounts import AmountError, amount_dict, parse_amount
 from ..clock import as_utc, iso
 from ..errors import ParamIllegal, message_of, status_of
-from ..gateway.operations import Operation
+from ..gateway.operations import Operation, Reply
 from ..gateway.wire import WireModel, WireStr
 from ..refunds.service import RefundService
 from ..sandbox.access import Merchant
@@ -72,6 +72,7 @@ class PayRequest(WireModel):
     payment_factor: PaymentFactorIn
     payment_notify_url: Annotated[WireStr, Field(max_length=2048)] | None = None
     payment_expiry_time: Annotated[WireStr, Field(max_length=64)] | None = None
+    payment_redirect_url: Annotated[WireStr, Field(max_length=2048)] | None = None
 
     @field_validator("payment_notify_url")
     @classmethod
@@ -122,6 +123,8 @@ def pay_command(req: PayRequest) -> PayCommand:
         )
     if scenario == "PaymentCode" and not req.payment_method.payment_method_id:
         raise ParamIllegal("paymentMethod.paymentMethodId", "is required for PaymentCode")
+    if scenario == "EntryCode" and not (req.order.env and req.order.env.user_agent):
+        raise ParamIllegal("order.env.userAgent", "is required for EntryCode")
     return PayCommand(
         payment_request_id=req.payment_request_id,
         scenario=scenario,
@@ -152,9 +155,14 @@ def psp_customer_info(p: Payment) -> dict[str, str] | None:
     }
 
 
-def pay_body(p: Payment) -> dict[str, Any]:
+def pay_body(p: Payment, *, answer_code: str | None = None) -> dict[str, Any]:
+    result = (
+        result_of(answer_code, message_of(answer_code))
+        if answer_code
+        else result_of(p.result_code, p.result_message)
+    )
     body: dict[str, Any] = {
-        "result": result_of(p.result_code, p.result_message),
+        "result": result,
         "paymentRequestId": p.payment_request_id,
         "paymentId": p.payment_id,
         "paymentAmount": amount_dict(p.currency, p.amount),
@@ -164,7 +172,30 @@ def pay_body(p: Payment) -> dict[str, Any]:
         body["paymentTime"] = iso(p.paid_at)
     if p.status == PaymentStatus.SUCCESS and (info := psp_customer_info(p)):
         body["pspCustomerInfo"] = info
+    if p.code_value and p.scenario == "OrderCode" and result["resultStatus"] == "S":
+        body["orderCodeForm"] = order_code_form(p)
+    if p.code_value and p.scenario == "EntryCode" and result["resultStatus"] == "S":
+        body["redirectActionForm"] = {"method": "SCAN", "redirectUrl": p.code_value}
     return body
+
+
+def order_code_form(p: Payment) -> dict[str, Any]:
+    """Spec §3.1 OrderCodeForm: the TEXT entry first (the string a POS renders as a QR code)."""
+    assert p.code_value is not None
+    form: dict[str, Any] = {
+        "paymentMethodType": p.payment_method_type,
+        "codeDetails": [
+            {"codeValueType": "QRCODE", "codeValue": p.code_value, "displayType": "TEXT"},
+            {
+                "codeValueType": "QRCODE",
+                "codeValue": f"{p.code_value}/qr.png",
+                "displayType": "BIGIMAGE",
+            },
+        ],
+    }
+    if p.expires_at is not None:
+        form["expireTime"] = iso(p.expires_at)
+    return form
 
 
 def inquiry_body(p: Payment, *, closed: bool, transactions: list[dict[str, Any]]) -> dict[str, Any]:
@@ -195,13 +226,24 @@ def inquiry_body(p: Payment, *, closed: bool, transactions: list[dict[str, Any]]
 
 
 def operations(payments: PaymentService, refunds: RefundService) -> list[Operation]:
-    def pay(merchant: Merchant, req: PayRequest) -> dict[str, Any]:
-        return pay_body(payments.pay(merchant, pay_command(req)))
+    def pay(merchant: Merchant, req: PayRequest) -> Reply:
+        outcome = payments.pay(merchant, pay_command(req))
+        return Reply(
+            pay_body(outcome.payment, answer_code=outcome.answer_code), drop=outcome.drop_connection
+        )
 
-    def inquiry_payment(merchant: Merchant, req: PaymentLookup) -> dict[str, Any]:
+    def inquiry_payment(merchant: Merchant, req: PaymentLookup) -> dict[str, Any] | Reply:
         p = payments.inquiry_payment(
             merchant, payment_id=req.payment_id, payment_request_id=req.payment_request_id
         )
+        # Sandbox triggers 9903/9904 (spec §5): the inquiry of such a payment fails or hangs.
+        if p.trigger == "inquiry_unknown":
+            return {"result": result_of("UNKNOWN_EXCEPTION", message_of("UNKNOWN_EXCEPTION"))}
+        if p.trigger == "inquiry_timeout":
+            return Reply(
+                {"result": result_of("UNKNOWN_EXCEPTION", message_of("UNKNOWN_EXCEPTION"))},
+                drop=True,
+            )
         transactions = [
             {
                 "transactionResult": result_of(r.result_code, r.result_message),

@@ -65,6 +65,13 @@ class Payment(SQLModel, table=True):
     reference_merchant_id: str | None = Field(default=None, max_length=64)
     reference_store_id: str | None = Field(default=None, max_length=64)
     agent_token: str | None = Field(default=None, max_length=128)
+    # Order/entry codes: the value the buyer scans (unique per payment).
+    code_value: str | None = Field(default=None, unique=True, max_length=512)
+    # A sandbox trigger action attached at pay time (fixtures' [[triggers]]).
+    trigger: str | None = Field(default=None, max_length=32)
+    # Due work on the emulator clock: delayed completion (trigger 9901), verification timeout.
+    complete_at: datetime | None = Field(default=None, sa_column=_ts())
+    verify_by: datetime | None = Field(default=None, sa_column=_ts())
 
     def move_to(self, status: PaymentStatus) -> None:
         current = PaymentStatus(self.status)

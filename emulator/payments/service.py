@@ -1,7 +1,13 @@
-"""The gateway's payment actions: pay, inquiry_payment, cancel. No HTTP here.
+"""The gateway's payment actions and the buyer's side of them. No HTTP here.
+
+- ``pay`` for the three in-store scenarios (spec §3.2-3.4), ``inquiry_payment``, ``cancel``;
+- the wallet: ``wallet_scan`` (a buyer pays an order or entry code), ``wallet_confirm``;
+- ``run_due``: expiries, verification timeouts and delayed completions on the emulator clock.
 
 Idempotency (spec §4.8) rests on the unique ``(merchant, paymentRequestId)`` constraint:
 concurrent identical pays race to insert, one wins, the others read the winner and replay it.
+Every final state goes through ``_finish``, which also queues the notification (an outbox row
+in the same transaction).
 """
 
 from __future__ import annotations
@@ -11,12 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from .. import ids
 from ..clock import Clock, as_utc, business_day_end
 from ..errors import (
     CancelWindowExceed,
+    ControlError,
     CurrencyNotSupport,
     MerchantBalanceNotEnough,
     OrderIsCanceled,
@@ -26,13 +33,17 @@ from ..errors import (
     RepeatReqInconsistent,
     message_of,
 )
+from ..notifications.service import enqueue_payment
 from ..sandbox.access import Merchant
+from ..sandbox.fixtures import Triggers
 from ..sandbox.ledger import InsufficientFunds, transfer
 from ..sandbox.models import Buyer, buyer_owner, merchant_owner
 from ..settings import Settings
 from ..storage import Database, next_sequence
 from ..wallet.service import display_customer_id, redeem_payment_code
 from .models import Payment, PaymentStatus
+
+SCANNED_SCENARIOS = ("OrderCode", "EntryCode")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,15 +74,27 @@ class PayCommand:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class PayOutcome:
+    """The stored payment, and how this one answer deviates from it (sandbox triggers)."""
+
+    payment: Payment
+    answer_code: str | None = None  # e.g. UNKNOWN_EXCEPTION for trigger 9901
+    drop_connection: bool = False  # trigger 9902: commit, then never answer
+
+
 class PaymentService:
-    def __init__(self, *, db: Database, clock: Clock, settings: Settings) -> None:
+    def __init__(
+        self, *, db: Database, clock: Clock, settings: Settings, triggers: Triggers | None = None
+    ) -> None:
         self._db = db
         self._clock = clock
         self._settings = settings
+        self._triggers = triggers or Triggers()
 
     # -- pay -------------------------------------------------------------------------------
 
-    def pay(self, merchant: Merchant, cmd: PayCommand) -> Payment:
+    def pay(self, merchant: Merchant, cmd: PayCommand) -> PayOutcome:
         if cmd.currency != merchant.currency:
             raise CurrencyNotSupport(
                 f"The application's test currency is {merchant.currency}, not {cmd.currency}."
@@ -80,22 +103,23 @@ class PaymentService:
             with self._db.write() as session:
                 existing = self._by_request_id(session, merchant, cmd.payment_request_id)
                 if existing is not None:
-                    return self._replay(existing, cmd)
-                payment = self._create(session, merchant, cmd)
+                    return PayOutcome(self._replay(existing, cmd))
+                outcome = self._create(session, merchant, cmd)
                 session.flush()
-                return payment
+                return outcome
         except IntegrityError:
             # Lost the race to an identical request: answer what the winner stored.
             with self._db.read() as session:
                 existing = self._by_request_id(session, merchant, cmd.payment_request_id)
             if existing is None:
                 raise
-            return self._replay(existing, cmd)
+            return PayOutcome(self._replay(existing, cmd))
 
-    def _create(self, session: Session, merchant: Merchant, cmd: PayCommand) -> Payment:
+    def _create(self, session: Session, merchant: Merchant, cmd: PayCommand) -> PayOutcome:
         now = self._clock.now()
+        seq = next_sequence(session, "payment")
         payment = Payment(
-            payment_id=ids.payment_id(now, next_sequence(session, "payment")),
+            payment_id=ids.payment_id(now, seq),
             merchant_customer_id=merchant.customer_id,
             client_id=merchant.client_id,
             payment_request_id=cmd.payment_request_id,
@@ -109,7 +133,6 @@ class PaymentService:
             result_code="PAYMENT_IN_PROCESS",
             result_message=message_of("PAYMENT_IN_PROCESS"),
             created_at=now,
-            expires_at=cmd.expires_at,
             notify_url=cmd.notify_url,
             reference_order_id=cmd.reference_order_id,
             order_description=cmd.order_description,
@@ -117,30 +140,62 @@ class PaymentService:
             reference_store_id=cmd.reference_store_id,
             agent_token=merchant.agent_token,
         )
+        trigger = self._triggers.match(amount=cmd.amount, payment_code=cmd.payment_method_id)
+        payment.trigger = trigger.action if trigger else None
         session.add(payment)
         # Insert first: a concurrent identical request fails here, before touching any money.
         session.flush()
+        if trigger is not None and trigger.result is not None:
+            self._finish(session, payment, PaymentStatus.FAIL, trigger.result, now)
+            return PayOutcome(payment)
+        if cmd.scenario in SCANNED_SCENARIOS:
+            # The code is generated now; the buyer pays later (spec §3.3, §3.4).
+            payment.result_code, payment.result_message = "SUCCESS", message_of("SUCCESS")
+            payment.expires_at = cmd.expires_at or now + timedelta(
+                seconds=self._settings.order_code_ttl_seconds
+            )
+            payment.code_value = (
+                f"{self._settings.http_url()}/_emulator/wallet/c/{payment.payment_id}"
+            )
+            answer = "UNKNOWN_EXCEPTION" if payment.trigger == "unknown_then_success" else None
+            return PayOutcome(payment, answer_code=answer)
         outcome = redeem_payment_code(session, code=cmd.payment_method_id or "", now=now)
         if outcome.buyer is None:
-            self._finish(payment, PaymentStatus.FAIL, outcome.result_code, now)
-        else:
-            self._charge(session, payment, outcome.buyer, now)
-        session.add(payment)
-        return payment
+            self._finish(session, payment, PaymentStatus.FAIL, outcome.result_code, now)
+            return PayOutcome(payment)
+        self._attach_buyer(payment, outcome.buyer)
+        if payment.trigger == "unknown_then_success":
+            # Answer U now; the payment completes a little later (spec §5 legacy 9901).
+            payment.complete_at = now + timedelta(seconds=self._settings.trigger_completion_seconds)
+            return PayOutcome(payment, answer_code="UNKNOWN_EXCEPTION")
+        self._charge(session, payment, outcome.buyer, now)
+        return PayOutcome(payment, drop_connection=payment.trigger == "timeout_then_success")
 
-    def _charge(self, session: Session, payment: Payment, buyer: Buyer, now: datetime) -> None:
-        """Apply the buyer's behaviour (sandbox fixtures) and move the money."""
+    @staticmethod
+    def _attach_buyer(payment: Payment, buyer: Buyer) -> None:
         payment.buyer_login_id = buyer.login_id
         payment.psp_customer_id = buyer.psp_customer_id
         payment.display_customer_id = display_customer_id(buyer.login_id)
+
+    def _charge(
+        self,
+        session: Session,
+        payment: Payment,
+        buyer: Buyer,
+        now: datetime,
+        *,
+        verified: bool = False,
+    ) -> None:
+        """Apply the buyer's behaviour (sandbox fixtures) and move the money."""
         if buyer.behaviour == "frozen":
-            self._finish(payment, PaymentStatus.FAIL, "USER_STATUS_ABNORMAL", now)
+            self._finish(session, payment, PaymentStatus.FAIL, "USER_STATUS_ABNORMAL", now)
         elif buyer.behaviour == "risk_reject":
-            self._finish(payment, PaymentStatus.FAIL, "RISK_REJECT", now)
-        elif buyer.behaviour == "needs_verification":
-            # Waits for the buyer's PIN/OTP: stays PROCESSING and answers PAYMENT_IN_PROCESS (U).
+            self._finish(session, payment, PaymentStatus.FAIL, "RISK_REJECT", now)
+        elif buyer.behaviour == "needs_verification" and not verified:
+            # Waits for the buyer's PIN/OTP: PROCESSING, answered PAYMENT_IN_PROCESS (U).
             payment.result_code = "PAYMENT_IN_PROCESS"
             payment.result_message = message_of("PAYMENT_IN_PROCESS")
+            payment.verify_by = now + timedelta(seconds=self._settings.verification_timeout_seconds)
         else:
             try:
                 transfer(
@@ -151,16 +206,22 @@ class PaymentService:
                     amount=payment.amount,
                 )
             except InsufficientFunds:
-                self._finish(payment, PaymentStatus.FAIL, "USER_BALANCE_NOT_ENOUGH", now)
+                self._finish(session, payment, PaymentStatus.FAIL, "USER_BALANCE_NOT_ENOUGH", now)
             else:
-                self._finish(payment, PaymentStatus.SUCCESS, "SUCCESS", now)
+                self._finish(session, payment, PaymentStatus.SUCCESS, "SUCCESS", now)
 
-    @staticmethod
-    def _finish(payment: Payment, status: PaymentStatus, code: str, now: datetime) -> None:
+    def _finish(
+        self, session: Session, payment: Payment, status: PaymentStatus, code: str, now: datetime
+    ) -> None:
         payment.move_to(status)
         payment.result_code = code
         payment.result_message = message_of(code)
         payment.paid_at = now
+        payment.verify_by = None
+        payment.complete_at = None
+        session.add(payment)
+        session.flush()
+        enqueue_payment(session, payment, now=now, notify_failures=self._settings.notify_failures)
 
     def _replay(self, existing: Payment, cmd: PayCommand) -> Payment:
         if existing.fingerprint != cmd.fingerprint():
@@ -174,9 +235,12 @@ class PaymentService:
         return existing
 
     def is_closed(self, payment: Payment) -> bool:
-        """An unpaid order whose expiry passed (spec §9 U8)."""
+        """An order or entry code that expired unpaid (spec §9 U8)."""
+        if payment.status == PaymentStatus.FAIL and payment.result_code == "ORDER_IS_CLOSED":
+            return True
         return (
             payment.status == PaymentStatus.PROCESSING
+            and payment.buyer_login_id is None
             and payment.expires_at is not None
             and as_utc(payment.expires_at) <= self._clock.now()
         )
@@ -223,6 +287,8 @@ class PaymentService:
                     raise MerchantBalanceNotEnough() from exc
             payment.move_to(PaymentStatus.CANCELLED)
             payment.cancelled_at = now
+            payment.verify_by = None
+            payment.complete_at = None
             session.add(payment)
             return payment
 
@@ -231,6 +297,111 @@ class PaymentService:
         if self._settings.cancel_window_seconds is not None:
             return created + timedelta(seconds=self._settings.cancel_window_seconds)
         return business_day_end(created) + timedelta(minutes=self._settings.cancel_grace_minutes)
+
+    # -- the buyer's wallet ----------------------------------------------------------------
+
+    def wallet_scan(self, *, buyer_login_id: str, code_value: str) -> Payment:
+        """A buyer scans an order code or opens an entry-code link and pays."""
+        with self._db.write() as session:
+            buyer = session.get(Buyer, buyer_login_id)
+            if buyer is None:
+                raise ControlError(404, f"no buyer with loginId {buyer_login_id!r}")
+            payment = session.exec(
+                select(Payment).where(Payment.code_value == code_value.strip()).with_for_update()
+            ).first()
+            if payment is None:
+                raise ControlError(404, "unknown code: no order code or entry code has this value")
+            now = self._clock.now()
+            self._expire_if_due(session, payment, now)
+            if payment.status != PaymentStatus.PROCESSING:
+                raise ControlError(
+                    409, f"this code can no longer be paid: the payment is {payment.status}"
+                )
+            if payment.buyer_login_id is not None:
+                raise ControlError(
+                    409, "this code was already scanned and waits for the buyer's verification"
+                )
+            self._attach_buyer(payment, buyer)
+            self._charge(session, payment, buyer, now)
+            session.add(payment)
+            return payment
+
+    def wallet_confirm(self, *, buyer_login_id: str, payment_id: str, approve: bool) -> Payment:
+        """The buyer approves (PIN/OTP) or declines a payment waiting for verification."""
+        with self._db.write() as session:
+            payment = session.exec(
+                select(Payment).where(Payment.payment_id == payment_id).with_for_update()
+            ).first()
+            if payment is None:
+                raise ControlError(404, f"no payment {payment_id!r}")
+            if payment.buyer_login_id != buyer_login_id:
+                raise ControlError(403, "this payment belongs to another buyer")
+            now = self._clock.now()
+            self._run_due_on(session, payment, now)
+            if payment.status != PaymentStatus.PROCESSING or payment.verify_by is None:
+                raise ControlError(409, f"nothing to confirm: the payment is {payment.status}")
+            buyer = session.get(Buyer, buyer_login_id)
+            assert buyer is not None
+            if approve:
+                self._charge(session, payment, buyer, now, verified=True)
+            else:
+                self._finish(
+                    session, payment, PaymentStatus.FAIL, "USER_PAYMENT_VERIFICATION_FAILED", now
+                )
+            return payment
+
+    def payment_for_code(self, code_value: str) -> Payment | None:
+        with self._db.read() as session:
+            return session.exec(select(Payment).where(Payment.code_value == code_value)).first()
+
+    # -- due work --------------------------------------------------------------------------
+
+    def run_due(self, now: datetime) -> None:
+        """Expire unpaid codes, time out verifications, complete delayed payments."""
+        with self._db.read() as session:
+            due = session.exec(
+                select(Payment.payment_id).where(
+                    Payment.status == PaymentStatus.PROCESSING,
+                    (col(Payment.expires_at) <= now)
+                    | (col(Payment.verify_by) <= now)
+                    | (col(Payment.complete_at) <= now),
+                )
+            ).all()
+        for payment_id in due:
+            with self._db.write() as session:
+                payment = session.exec(
+                    select(Payment).where(Payment.payment_id == payment_id).with_for_update()
+                ).first()
+                if payment is not None:
+                    self._run_due_on(session, payment, now)
+
+    def _run_due_on(self, session: Session, payment: Payment, now: datetime) -> None:
+        if payment.status != PaymentStatus.PROCESSING:
+            return
+        if payment.complete_at is not None and as_utc(payment.complete_at) <= now:
+            buyer = session.get(Buyer, payment.buyer_login_id or "")
+            if buyer is None:
+                self._finish(session, payment, PaymentStatus.FAIL, "USER_NOT_EXIST", now)
+            else:
+                payment.complete_at = None
+                self._charge(session, payment, buyer, now)
+        elif payment.verify_by is not None and as_utc(payment.verify_by) <= now:
+            self._finish(
+                session, payment, PaymentStatus.FAIL, "USER_PAYMENT_VERIFICATION_FAILED", now
+            )
+        else:
+            self._expire_if_due(session, payment, now)
+
+    def _expire_if_due(self, session: Session, payment: Payment, now: datetime) -> None:
+        if (
+            payment.status == PaymentStatus.PROCESSING
+            and payment.buyer_login_id is None
+            and payment.expires_at is not None
+            and as_utc(payment.expires_at) <= now
+        ):
+            self._finish(
+                session, payment, PaymentStatus.FAIL, "ORDER_IS_CLOSED", as_utc(payment.expires_at)
+            )
 
     # -- lookups ---------------------------------------------------------------------------
 

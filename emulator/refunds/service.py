@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from .. import ids
 from ..clock import Clock, as_utc
 from ..errors import OrderNotExist, RepeatReqInconsistent, message_of
+from ..notifications.service import enqueue_refund
 from ..payments.models import Payment, PaymentStatus
 from ..sandbox.access import Merchant
 from ..sandbox.ledger import InsufficientFunds, transfer
@@ -96,6 +97,8 @@ class RefundService:
         refund.result_code = code
         refund.result_message = message_of(code)
         session.add(refund)
+        session.flush()
+        enqueue_refund(session, refund, payment, now=now)
         return refund
 
     def _decide(self, session: Session, payment: Payment, cmd: RefundCommand, now: datetime) -> str:

@@ -12,9 +12,10 @@ from typing import Literal
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from faker import Faker
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..amounts import MINOR_UNITS
+from ..errors import CATALOGUE, status_of
 from ..signing import KeyFormatError, load_private_key
 
 Role = Literal["MERCHANT", "ACQUIRER", "ISV"]
@@ -68,11 +69,51 @@ class BuyerSpec(_Strict):
         return v
 
 
+TriggerAction = Literal[
+    "unknown_then_success", "timeout_then_success", "inquiry_unknown", "inquiry_timeout"
+]
+
+
+class TriggerSpec(_Strict):
+    """A sandbox rule keyed on a pay amount or a payment code (spec §5 legacy triggers)."""
+
+    amount: str | None = Field(default=None, pattern=r"^[0-9]{1,16}$")
+    payment_code: str | None = Field(default=None, pattern=r"^[0-9]{16,24}$")
+    action: TriggerAction | None = None
+    result: str | None = None
+
+    @model_validator(mode="after")
+    def _one_key_one_effect(self) -> TriggerSpec:
+        if (self.amount is None) == (self.payment_code is None):
+            raise ValueError("give exactly one of amount or payment_code")
+        if (self.action is None) == (self.result is None):
+            raise ValueError("give exactly one of action or result")
+        if self.result is not None and (
+            self.result not in CATALOGUE or status_of(self.result) != "F"
+        ):
+            raise ValueError(f"result {self.result!r} is not a documented F result code")
+        return self
+
+
 class DefinitionSpec(_Strict):
     seed: int = 0
     alipay_private_key: str
     applications: list[ApplicationSpec] = Field(min_length=1)
     buyers: list[BuyerSpec] = Field(min_length=1)
+    triggers: list[TriggerSpec] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Triggers:
+    """Lookup of the trigger table: a payment code wins over an amount."""
+
+    by_amount: dict[int, TriggerSpec] = field(default_factory=dict)
+    by_code: dict[str, TriggerSpec] = field(default_factory=dict)
+
+    def match(self, *, amount: int, payment_code: str | None) -> TriggerSpec | None:
+        if payment_code is not None and payment_code in self.by_code:
+            return self.by_code[payment_code]
+        return self.by_amount.get(amount)
 
 
 @dataclass(frozen=True)
@@ -108,6 +149,7 @@ class SandboxDefinition:
     applications: list[AppSeed]
     buyers: list[BuyerSeed]
     test_currencies: list[str] = field(default_factory=list)
+    triggers: Triggers = field(default_factory=Triggers)
 
 
 def load_definition(folder: Path) -> SandboxDefinition:
@@ -216,4 +258,8 @@ def _expand(spec: DefinitionSpec, folder: Path, source: Path) -> SandboxDefiniti
         applications=apps,
         buyers=buyers,
         test_currencies=currencies,
+        triggers=Triggers(
+            by_amount={int(t.amount): t for t in spec.triggers if t.amount is not None},
+            by_code={t.payment_code: t for t in spec.triggers if t.payment_code is not None},
+        ),
     )

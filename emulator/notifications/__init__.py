@@ -1,0 +1,1 @@
+"""Signed notifications to merchants (notifyPayment, notifyRefund) from a persistent outbox."""

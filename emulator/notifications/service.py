@@ -1,0 +1,335 @@
+"""Build, enqueue and deliver notifications; no FastAPI here.
+
+Enqueued in the same transaction as the state change (an outbox), delivered by ``deliver_due``
+(a due-work hook) on the emulator's clock, retried on the schedule of spec §1.4. The HTTP client
+is injectable (``httpx.MockTransport`` in unit tests).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlmodel import Session, col, select
+
+from ..amounts import amount_dict
+from ..clock import Clock, as_utc, iso
+from ..errors import ControlError, message_of, status_of
+from ..payments.models import Payment
+from ..refunds.models import Refund
+from ..settings import Settings
+from ..signing import canonical_message, sign, signature_header
+from ..storage import Database
+from .models import RETRY_DELAYS_SECONDS, DeliveryAttempt, Notification, NotificationStatus
+
+LEASE_SECONDS = 120
+
+
+def _result(code: str, message: str | None = None) -> dict[str, str]:
+    return {
+        "resultCode": code,
+        "resultStatus": status_of(code),
+        "resultMessage": message or message_of(code),
+    }
+
+
+def payment_body(p: Payment) -> dict[str, Any]:
+    """notifyPayment (spec §1.4, Appendix B)."""
+    ok = p.result_code == "SUCCESS" and p.status == "SUCCESS"
+    body: dict[str, Any] = {
+        "notifyType": "PAYMENT_RESULT",
+        "result": _result("SUCCESS", "success") if ok else _result(p.result_code, p.result_message),
+        "paymentRequestId": p.payment_request_id,
+        "paymentId": p.payment_id,
+        "paymentAmount": amount_dict(p.currency, p.amount),
+        "paymentCreateTime": iso(p.created_at),
+    }
+    if ok and p.paid_at is not None:
+        body["paymentTime"] = iso(p.paid_at)
+    if ok and p.psp_customer_id:
+        body["pspCustomerInfo"] = {
+            "pspName": "ALIPAY_CN",
+            "pspCustomerId": p.psp_customer_id,
+            "displayCustomerId": p.display_customer_id or "",
+        }
+    return body
+
+
+def refund_body(r: Refund) -> dict[str, Any]:
+    """notifyRefund (spec §1.4)."""
+    ok = r.status == "SUCCESS"
+    body: dict[str, Any] = {
+        "notifyType": "REFUND_RESULT",
+        "result": _result("SUCCESS", "success") if ok else _result(r.result_code, r.result_message),
+        "refundStatus": "SUCCESS" if ok else "FAIL",
+        "refundRequestId": r.refund_request_id,
+        "refundId": r.refund_id,
+        "paymentId": r.payment_id,
+        "refundAmount": amount_dict(r.currency, r.amount),
+    }
+    if ok and r.refund_time is not None:
+        body["refundTime"] = iso(r.refund_time)
+    return body
+
+
+def enqueue_payment(
+    session: Session, payment: Payment, *, now: datetime, notify_failures: bool
+) -> None:
+    """Queue notifyPayment for a payment that just reached a final state, if it has a URL."""
+    if not payment.notify_url:
+        return
+    if payment.status != "SUCCESS" and not notify_failures:
+        return  # spec §9 U9: in-store sends success only, by default
+    _enqueue(
+        session,
+        kind="PAYMENT_RESULT",
+        url=payment.notify_url,
+        client_id=payment.client_id,
+        merchant=payment.merchant_customer_id,
+        agent_token=payment.agent_token,
+        body=payment_body(payment),
+        now=now,
+        payment_id=payment.payment_id,
+    )
+
+
+def enqueue_refund(session: Session, refund: Refund, payment: Payment, *, now: datetime) -> None:
+    if not refund.notify_url:
+        return
+    _enqueue(
+        session,
+        kind="REFUND_RESULT",
+        url=refund.notify_url,
+        client_id=refund.client_id,
+        merchant=refund.merchant_customer_id,
+        agent_token=payment.agent_token,
+        body=refund_body(refund),
+        now=now,
+        payment_id=refund.payment_id,
+        refund_id=refund.refund_id,
+    )
+
+
+def _enqueue(
+    session: Session,
+    *,
+    kind: str,
+    url: str,
+    client_id: str,
+    merchant: str,
+    agent_token: str | None,
+    body: dict[str, Any],
+    now: datetime,
+    payment_id: str | None,
+    refund_id: str | None = None,
+) -> None:
+    session.add(
+        Notification(
+            kind=kind,
+            client_id=client_id,
+            merchant_customer_id=merchant,
+            agent_token=agent_token,
+            payment_id=payment_id,
+            refund_id=refund_id,
+            url=url,
+            body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+            created_at=now,
+            next_attempt_at=now,
+        )
+    )
+
+
+class Notifier:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        clock: Clock,
+        settings: Settings,
+        alipay_key: rsa.RSAPrivateKey,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._settings = settings
+        self._key = alipay_key
+        self._http = httpx.Client(
+            transport=transport, timeout=settings.notify_timeout_seconds, follow_redirects=False
+        )
+        self._pool = ThreadPoolExecutor(
+            max_workers=settings.notify_concurrency, thread_name_prefix="notify"
+        )
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._http.close()
+
+    # -- delivery --------------------------------------------------------------------------
+
+    def deliver_due(self, now: datetime) -> int:
+        """Send every notification whose next attempt is due by ``now``; returns how many."""
+        claimed = self._claim(now)
+        if claimed:
+            list(self._pool.map(self._attempt, claimed))
+        return len(claimed)
+
+    def _claim(self, now: datetime) -> list[int]:
+        with self._db.write() as session:
+            rows = session.exec(
+                select(Notification)
+                .where(
+                    Notification.status == NotificationStatus.PENDING,
+                    col(Notification.next_attempt_at) <= now,
+                    (col(Notification.lease_until).is_(None))
+                    | (col(Notification.lease_until) < now),
+                )
+                .order_by(col(Notification.next_attempt_at), col(Notification.id))
+                .limit(64)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for row in rows:
+                row.lease_until = now + timedelta(seconds=LEASE_SECONDS)
+                session.add(row)
+            return [int(r.id) for r in rows if r.id is not None]
+
+    def resend(self, notification_id: int) -> DeliveryAttempt:
+        with self._db.read() as session:
+            if session.get(Notification, notification_id) is None:
+                raise ControlError(404, f"no notification {notification_id}")
+        return self._attempt(notification_id, force=True)
+
+    def _attempt(self, notification_id: int, *, force: bool = False) -> DeliveryAttempt:
+        with self._db.read() as session:
+            n = session.get(Notification, notification_id)
+            assert n is not None
+        now = self._clock.now()
+        request_time = iso(now)
+        parts = urlsplit(n.url)
+        # Spec §9 U4: the query string, when present, is part of the signed path.
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        body = n.body.encode("utf-8")
+        message = canonical_message(
+            method="POST", path=path, client_id=n.client_id, time=request_time, body=body
+        )
+        headers = {
+            "content-type": "application/json; charset=UTF-8",
+            "client-id": n.client_id,
+            "request-time": request_time,
+            "signature": signature_header(sign(message, self._key)),
+        }
+        if n.agent_token:
+            headers["agent-token"] = n.agent_token
+        started = time.perf_counter()
+        status: int | None = None
+        text: str | None = None
+        error: str | None = None
+        try:
+            response = self._http.post(n.url, content=body, headers=headers)
+            status, text = response.status_code, response.text[:4096]
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:512]
+        latency = (time.perf_counter() - started) * 1000
+        acked = status == 200 and _acknowledges(text)
+        with self._db.write() as session:
+            row = session.get(Notification, notification_id)
+            assert row is not None
+            row.attempts += 1
+            attempt = DeliveryAttempt(
+                notification_id=notification_id,
+                number=row.attempts,
+                at=now,
+                request_time=request_time,
+                http_status=status,
+                response_body=text,
+                error=error,
+                latency_ms=latency,
+                acknowledged=acked,
+            )
+            session.add(attempt)
+            row.lease_until = None
+            if acked:
+                row.status = NotificationStatus.DELIVERED
+                row.next_attempt_at = None
+            elif row.status == NotificationStatus.PENDING or force:
+                if row.attempts >= len(RETRY_DELAYS_SECONDS):
+                    row.status = NotificationStatus.GIVEN_UP
+                    row.next_attempt_at = None
+                else:
+                    row.status = NotificationStatus.PENDING
+                    row.next_attempt_at = now + timedelta(
+                        seconds=RETRY_DELAYS_SECONDS[row.attempts]
+                    )
+            session.add(row)
+            session.flush()
+            return attempt
+
+    # -- views -----------------------------------------------------------------------------
+
+    def list(
+        self, *, client_id: str | None = None, payment_id: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        with self._db.read() as session:
+            query = select(Notification).order_by(col(Notification.id).desc()).limit(limit)
+            if client_id:
+                query = query.where(Notification.client_id == client_id)
+            if payment_id:
+                query = query.where(Notification.payment_id == payment_id)
+            rows = session.exec(query).all()
+            ids = [r.id for r in rows]
+            attempts = (
+                session.exec(
+                    select(DeliveryAttempt)
+                    .where(col(DeliveryAttempt.notification_id).in_(ids))
+                    .order_by(col(DeliveryAttempt.notification_id), col(DeliveryAttempt.number))
+                ).all()
+                if ids
+                else []
+            )
+        by_id: dict[int, list[DeliveryAttempt]] = {}
+        for a in attempts:
+            by_id.setdefault(a.notification_id, []).append(a)
+        return [view(r, by_id.get(int(r.id or 0), [])) for r in rows]
+
+
+def _acknowledges(text: str | None) -> bool:
+    """Acknowledged only by ``{"result": {"resultStatus": "S", ...}}`` (spec §1.4)."""
+    try:
+        data = json.loads(text or "")
+    except ValueError:
+        return False
+    result = data.get("result") if isinstance(data, dict) else None
+    return isinstance(result, dict) and result.get("resultStatus") == "S"
+
+
+def view(n: Notification, attempts: list[DeliveryAttempt]) -> dict[str, Any]:
+    return {
+        "id": n.id,
+        "notifyType": n.kind,
+        "clientId": n.client_id,
+        "paymentId": n.payment_id,
+        "refundId": n.refund_id,
+        "url": n.url,
+        "body": json.loads(n.body),
+        "status": n.status,
+        "createdAt": iso(n.created_at),
+        "nextAttemptAt": iso(as_utc(n.next_attempt_at)) if n.next_attempt_at else None,
+        "attempts": [
+            {
+                "number": a.number,
+                "at": iso(a.at),
+                "requestTime": a.request_time,
+                "httpStatus": a.http_status,
+                "responseBody": a.response_body,
+                "error": a.error,
+                "latencyMs": round(a.latency_ms, 3),
+                "acknowledged": a.acknowledged,
+            }
+            for a in attempts
+        ],
+    }
