@@ -18,11 +18,13 @@ from . import __version__
 from .control import router as control
 from .errors import ControlError, GatewayError, UnknownException
 from .gateway import router as gateway
+from .notifications import router as notifications
 from .payments import api as payments_api
 from .refunds import api as refunds_api
 from .runtime import Runtime, build_runtime
 from .settings import Settings
 from .tls import ensure_tls
+from .wallet import router as wallet
 
 log = logging.getLogger("emulator")
 
@@ -116,4 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(gateway.router)
     app.include_router(control.public)
     app.include_router(control.router)
+    app.include_router(wallet.router)
+    app.include_router(wallet.pages)
+    app.include_router(notifications.router)
     return app

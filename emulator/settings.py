@@ -46,8 +46,43 @@ class Settings(BaseSettings):
     payment_code_ttl_seconds: int = Field(default=60, ge=1)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
+    # Notifications (spec §1.4): failure notifications are off for in-store by default (§9 U9).
+    notify_failures: bool = False
+    notify_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    notify_concurrency: int = Field(default=8, ge=1, le=64)
+    # Order and entry codes without paymentExpiryTime expire after this (spec §3.3: ~3 minutes).
+    order_code_ttl_seconds: int = Field(default=180, ge=1)
+    # A payment waiting for the buyer's verification is declined after this (issue: 60 s).
+    verification_timeout_seconds: int = Field(default=60, ge=1)
+    # Legacy trigger 9901: the payment completes this long after the UNKNOWN_EXCEPTION answer.
+    trigger_completion_seconds: int = Field(default=3, ge=0)
+    # How long "no answer" holds a connection before closing it: past the SDKs' 15 s timeout.
+    no_response_seconds: float = Field(default=20.0, ge=0)
+
     journal_enabled: bool = True
     journal_size: int = Field(default=1000, ge=1)
+
+    # Reconciliation files (spec §6). Written automatically once the emulator clock passes the
+    # day's cut-off (midnight GMT+8) plus this delay; spec §9 U15: early morning GMT+8.
+    reconciliation_auto: bool = True
+    reconciliation_delay_minutes: int = Field(default=120, ge=0, le=24 * 60)
+    # Spec §9 U10: amounts in minor units, like the API's Amount.value; true for major units.
+    reconciliation_major_units: bool = False
+    # Spec §6.3: no file for a day without transactions, unless this writes header + <END>.
+    reconciliation_empty_files: bool = False
+    # Spec §6.5: settlement on T+N (by settlement date); weekends count as working days unless off.
+    reconciliation_settlement_days: int = Field(default=1, ge=1, le=30)
+    reconciliation_settle_weekends: bool = True
+    # Spec §5: the sandbox's fixed fee per settled transaction, in the settlement currency's
+    # minor units.
+    reconciliation_fee: int = Field(default=10, ge=0)
+    # Fixed quotes "BASE/QUOTE=price,..." (1 BASE = price QUOTE), used when an application's
+    # settlement currency differs from the transaction currency.
+    reconciliation_fx_quotes: str = (
+        "USD/JPY=150.00,USD/SGD=1.3500,USD/HKD=7.8000,USD/CNY=7.2000,USD/KRW=1350.00,"
+        "USD/EUR=0.9200,USD/GBP=0.7900"
+    )
+    reconciliation_acquirer: str = "Alipay_SG"
 
     @property
     def fixtures_dir(self) -> Path:
