@@ -8,6 +8,11 @@ emu.advance_clock(seconds=61)   # the code has expired now
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -118,3 +123,175 @@ class EmulatorClient:
             params["resultCode"] = result_code
         entries: list[dict[str, Any]] = self._call("GET", "/requests", params=params)["requests"]
         return entries
+
+    # -- wallet and notifications --------------------------------------------------------
+
+    def scan(self, buyer: str, code_value: str) -> dict[str, Any]:
+        """A buyer scans an order code (or opens an entry-code link) and pays."""
+        result: dict[str, Any] = self._call(
+            "POST", "/wallet/scan", json={"buyer": buyer, "codeValue": code_value}
+        )
+        return result
+
+    def confirm(self, buyer: str, payment_id: str, *, approve: bool = True) -> dict[str, Any]:
+        body = {"buyer": buyer, "paymentId": payment_id, "approve": approve}
+        result: dict[str, Any] = self._call("POST", "/wallet/confirm", json=body)
+        return result
+
+    def notifications(
+        self, *, client_id: str | None = None, payment_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        params = {k: v for k, v in {"clientId": client_id, "paymentId": payment_id}.items() if v}
+        found: list[dict[str, Any]] = self._call("GET", "/notifications", params=params)[
+            "notifications"
+        ]
+        return found
+
+    def resend_notification(self, notification_id: int) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/notifications/{notification_id}/resend")
+        return result
+
+    # -- reconciliation files --------------------------------------------------------------
+
+    def run_reconciliation(self, date: str, client_id: str | None = None) -> dict[str, Any]:
+        """Write the reports of transaction date ``date`` (YYYY-MM-DD); returns the files."""
+        body: dict[str, str] = {"date": date}
+        if client_id is not None:
+            body["clientId"] = client_id
+        result: dict[str, Any] = self._call("POST", "/reconciliation/run", json=body)
+        return result
+
+    def reconciliation_files(
+        self, *, customer_id: str | None = None, date: str | None = None
+    ) -> list[dict[str, Any]]:
+        params: dict[str, str] = {}
+        if customer_id is not None:
+            params["customerId"] = customer_id
+        if date is not None:
+            params["date"] = date
+        files: list[dict[str, Any]] = self._call("GET", "/reconciliation/files", params=params)[
+            "files"
+        ]
+        return files
+
+    def download(self, path: str) -> bytes:
+        """A report's bytes; ``path`` as listed (``v1/settlements/<customerId>/<date>/<name>``)."""
+        response = self._http.get(f"/_emulator/reconciliation/files/{path.lstrip('/')}")
+        if response.status_code >= 400:
+            raise ControlApiError(response.status_code, response.text)
+        return response.content
+
+
+@dataclass(frozen=True)
+class ReceivedNotification:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.body)
+        return data
+
+    def verify(self, alipay_public_key: str) -> bool:
+        """Check the gateway's signature exactly as a merchant's server would (spec §1.4)."""
+        from .signing import (
+            SignatureMismatch,
+            canonical_message,
+            load_public_key,
+            parse_signature_header,
+            verify,
+        )
+
+        try:
+            sig = parse_signature_header(self.headers.get("signature", ""))
+            message = canonical_message(
+                method="POST",
+                path=self.path,
+                client_id=self.headers.get("client-id", ""),
+                time=self.headers.get("request-time", ""),
+                body=self.body,
+            )
+            verify(message, sig.signature, load_public_key(alipay_public_key))
+        except SignatureMismatch:
+            return False
+        return True
+
+
+ACK = {"result": {"resultCode": "SUCCESS", "resultStatus": "S", "resultMessage": "success"}}
+
+
+class NotificationReceiver:
+    """A local HTTP endpoint for notifyPayment / notifyRefund that tests can await.
+
+    ``script`` lists the answers to give, in order, as ``(status, json_body)``; once used up it
+    acknowledges every notification.
+    """
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, path: str = "/notify") -> None:
+        self.path = path
+        self.received: list[ReceivedNotification] = []
+        self.script: list[tuple[int, dict[str, Any]]] = []
+        self._cond = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                item = ReceivedNotification(
+                    path=self.path,
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    body=self.rfile.read(length),
+                )
+                with receiver._cond:
+                    receiver.received.append(item)
+                    status, body = receiver.script.pop(0) if receiver.script else (200, ACK)
+                    receiver._cond.notify_all()
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}{self.path}"
+
+    def start(self) -> NotificationReceiver:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> NotificationReceiver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def clear(self) -> None:
+        with self._cond:
+            self.received.clear()
+            self.script.clear()
+
+    def wait_for(self, count: int = 1, *, timeout: float = 10.0) -> list[ReceivedNotification]:
+        """Block until ``count`` notifications arrived (or raise TimeoutError)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.received) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(
+                        f"{len(self.received)} of {count} notifications arrived in {timeout} s"
+                    )
+                self._cond.wait(left)
+            return list(self.received)

@@ -79,7 +79,6 @@ def _order(a):
 
 def run(op, client, a):
     extra = a.get("extraHeaders")
-    execute = (lambda req: client.execute_with_headers(req, extra)) if extra else client.execute
     if op == "pay_code":
         req = UserPresentedCodePaymentRequest(
             a["paymentRequestId"],
@@ -143,7 +142,9 @@ def run(op, client, a):
         raise ValueError("unknown op " + op)
     if a.get("keyVersion"):
         req.key_version = a["keyVersion"]
-    return json.loads(execute(req))
+    if extra:
+        return json.loads(client.execute_with_headers(req, extra))
+    return json.loads(client.execute(req))
 
 
 def main():
