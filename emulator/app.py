@@ -101,6 +101,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _too_large(request: Request, exc: gateway.BodyTooLarge) -> Response:
         return gateway.render_too_large(request)
 
+    @app.exception_handler(gateway.TransportFault)
+    async def _transport_fault(request: Request, exc: gateway.TransportFault) -> Response:
+        return await gateway.render_transport_fault(request, exc)
+
     @app.exception_handler(ControlError)
     async def _control_error(request: Request, exc: ControlError) -> Response:
         return JSONResponse({"error": exc.message}, status_code=exc.status_code)

@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .clock import Clock
 from .control.models import load_clock_state, save_clock_state
+from .control.reset import reset_application
+from .control.simulation import Simulations
 from .gateway.operations import Operation
 from .journal import Journal
 from .notifications.service import Notifier
@@ -38,11 +40,14 @@ class Runtime:
     payments: PaymentService
     refunds: RefundService
     notifier: Notifier
+    simulations: Simulations = field(default_factory=Simulations)
     operations: dict[str, Operation] = field(default_factory=dict)
     # Work that becomes due as the virtual clock moves (expiries, retries, reports). Each hook
     # gets the clock's "now" and must be idempotent: it runs every second and after every
     # clock change, and does whatever is due by then.
     due_hooks: list[Callable[[datetime], object]] = field(default_factory=list)
+    # Extra state to clear on reset (e.g. files on disk); gets the client ID of a scoped reset.
+    reset_hooks: list[Callable[[str | None], object]] = field(default_factory=list)
     _due_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -59,13 +64,25 @@ class Runtime:
         host = self.settings.host
         return "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
 
-    def reset(self) -> None:
-        """Back to the seeded sandbox: every table wiped and seeded again, clock offset cleared."""
-        self.clock.restore(type(self.clock.state)())
-        with self.db.write() as session:
-            sandbox.wipe(session)
-            sandbox.seed(session, self.definition, now=self.clock.now())
-        self.journal.clear()
+    def reset(self, *, client_id: str | None = None) -> None:
+        """Back to the seeded sandbox: every table wiped and seeded again, clock offset cleared.
+
+        With ``client_id``, only that application's payments, refunds, notifications, journal,
+        scenarios, faults, keys and tokens; the clock and the other applications are untouched.
+        """
+        with self._due_lock:
+            if client_id is not None:
+                with self.db.write() as session:
+                    reset_application(session, self.definition, client_id)
+            else:
+                self.clock.restore(type(self.clock.state)())
+                with self.db.write() as session:
+                    sandbox.wipe(session)
+                    sandbox.seed(session, self.definition, now=self.clock.now())
+            self.journal.clear(client_id=client_id)
+            self.simulations.clear(client_id=client_id)
+            for hook in self.reset_hooks:
+                hook(client_id)
 
     def run_due(self) -> None:
         """Run every due hook once, serialised (the ticker and clock calls may overlap)."""

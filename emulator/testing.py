@@ -124,6 +124,91 @@ class EmulatorClient:
         entries: list[dict[str, Any]] = self._call("GET", "/requests", params=params)["requests"]
         return entries
 
+    # -- error scenarios and faults -------------------------------------------------------
+
+    def add_scenario(
+        self,
+        api: str,
+        result_code: str,
+        *,
+        result_status: str | None = None,
+        count: int | None = None,
+        minutes: float | None = None,
+        client_id: str | None = None,
+    ) -> dict[str, Any]:
+        """The next ``count`` calls (or all for ``minutes``) of ``api`` answer ``result_code``."""
+        body = {
+            "api": api,
+            "resultCode": result_code,
+            "resultStatus": result_status,
+            "count": count,
+            "minutes": minutes,
+            "clientId": client_id,
+        }
+        result: dict[str, Any] = self._call(
+            "POST", "/scenarios", json={k: v for k, v in body.items() if v is not None}
+        )
+        return result
+
+    def scenarios(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._call("GET", "/scenarios")["scenarios"]
+        return found
+
+    def clear_scenarios(self) -> None:
+        self._call("DELETE", "/scenarios")
+
+    def add_fault(
+        self,
+        api: str,
+        kind: str,
+        *,
+        ms: int | None = None,
+        status: int | None = None,
+        count: int | None = None,
+        minutes: float | None = None,
+        probability: float | None = None,
+        seed: int | None = None,
+        client_id: str | None = None,
+    ) -> dict[str, Any]:
+        """kind: latency (ms), http_status (status), no_response, drop_after_commit."""
+        body = {
+            "api": api,
+            "kind": kind,
+            "ms": ms,
+            "status": status,
+            "count": count,
+            "minutes": minutes,
+            "probability": probability,
+            "seed": seed,
+            "clientId": client_id,
+        }
+        result: dict[str, Any] = self._call(
+            "POST", "/faults", json={k: v for k, v in body.items() if v is not None}
+        )
+        return result
+
+    def faults(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._call("GET", "/faults")["faults"]
+        return found
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "/faults")
+
+    # -- ISV authorisation -----------------------------------------------------------------
+
+    def authorize_isv(self, isv_client_id: str, merchant_client_id: str) -> dict[str, Any]:
+        """A merchant authorises an ISV; returns ``{"agentToken", "merchantCustomerId", ...}``."""
+        result: dict[str, Any] = self._call(
+            "POST",
+            f"/isv/{isv_client_id}/authorizations",
+            json={"merchantClientId": merchant_client_id},
+        )
+        return result
+
+    def revoke_agent_token(self, token: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("DELETE", f"/agent-tokens/{token}")
+        return result
+
     # -- wallet and notifications --------------------------------------------------------
 
     def scan(self, buyer: str, code_value: str) -> dict[str, Any]:

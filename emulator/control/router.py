@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hmac
+import html
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import PlainTextResponse
+from fastapi import APIRouter, Depends, Form, Header, Query, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -16,7 +17,9 @@ from ..clock import iso
 from ..errors import ControlError
 from ..runtime import Runtime
 from ..sandbox import service as sandbox
+from ..sandbox.models import AgentToken
 from ..wallet.service import issue_payment_code
+from .simulation import SimulationError
 
 PREFIX = "/_emulator"
 
@@ -73,9 +76,11 @@ def get_sandbox(rt: RuntimeDep) -> dict[str, Any]:
 
 
 @router.post("/reset")
-def reset(rt: RuntimeDep) -> dict[str, Any]:
-    rt.reset()
-    return {"status": "reset", "now": iso(rt.clock.now())}
+def reset(
+    rt: RuntimeDep, client_id: Annotated[str | None, Query(alias="clientId")] = None
+) -> dict[str, Any]:
+    rt.reset(client_id=client_id)
+    return {"status": "reset", "clientId": client_id, "now": iso(rt.clock.now())}
 
 
 class PaymentCodeOut(CamelModel):
@@ -167,3 +172,149 @@ def get_request(entry_id: int, rt: RuntimeDep) -> dict[str, Any]:
     if entry is None:
         raise ControlError(404, f"no journal entry {entry_id} (the journal keeps the newest only)")
     return entry.public()
+
+
+# -- ISV authorisation (the developer center's "authorize an ISV" step) ------------------------
+
+
+class AuthorizationIn(CamelModel):
+    merchant_client_id: str = Field(min_length=1)
+
+
+def _token_view(t: AgentToken) -> dict[str, Any]:
+    return {
+        "agentToken": t.token,
+        "isvClientId": t.isv_client_id,
+        "merchantCustomerId": t.merchant_customer_id,
+        "issuedAt": iso(t.issued_at),
+        "revokedAt": iso(t.revoked_at) if t.revoked_at else None,
+    }
+
+
+@router.post("/isv/{isv_client_id}/authorizations")
+def authorize_isv(isv_client_id: str, body: AuthorizationIn, rt: RuntimeDep) -> dict[str, Any]:
+    with rt.db.write() as session:
+        token = sandbox.issue_agent_token(
+            session,
+            isv_client_id=isv_client_id,
+            merchant_client_id=body.merchant_client_id,
+            now=rt.clock.now(),
+        )
+    return _token_view(token)
+
+
+@router.get("/isv/{isv_client_id}/authorizations")
+def list_authorizations(isv_client_id: str, rt: RuntimeDep) -> dict[str, Any]:
+    with rt.db.read() as session:
+        sandbox.require_application(session, isv_client_id)
+        return {
+            "authorizations": [_token_view(t) for t in sandbox.agent_tokens(session, isv_client_id)]
+        }
+
+
+@router.delete("/agent-tokens/{token}")
+def revoke(token: str, rt: RuntimeDep) -> dict[str, Any]:
+    with rt.db.write() as session:
+        return _token_view(sandbox.revoke_agent_token(session, token=token, now=rt.clock.now()))
+
+
+@public.get("/isv/{isv_client_id}/authorize", response_class=HTMLResponse, include_in_schema=False)
+def authorize_page(isv_client_id: str, rt: RuntimeDep, issued: str = "") -> HTMLResponse:
+    with rt.db.read() as session:
+        isv = sandbox.require_application(session, isv_client_id)
+    merchants = [a for a in rt.resources()["applications"] if a["role"] != "ISV"]
+    buttons = "".join(
+        f'<form method="post"><input type="hidden" name="merchantClientId" value="{html.escape(a["clientId"])}">'
+        f"<button>Authorize as {html.escape(a['name'])} ({html.escape(a['clientId'])})</button></form>"
+        for a in merchants
+    )
+    shown = f"<p>Agent-Token: <code>{html.escape(issued)}</code></p>" if issued else ""
+    return HTMLResponse(
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Authorize {html.escape(isv.name)}</title></head>"
+        f"<body><h1>Authorize ISV {html.escape(isv.name)}</h1><p>Grant this ISV the right to call the "
+        f"gateway for your merchant account.</p>{buttons}{shown}</body></html>"
+    )
+
+
+@public.post("/isv/{isv_client_id}/authorize", response_class=HTMLResponse, include_in_schema=False)
+def authorize_submit(
+    isv_client_id: str,
+    rt: RuntimeDep,
+    merchant_client_id: Annotated[str, Form(alias="merchantClientId")],
+) -> HTMLResponse:
+    with rt.db.write() as session:
+        token = sandbox.issue_agent_token(
+            session,
+            isv_client_id=isv_client_id,
+            merchant_client_id=merchant_client_id,
+            now=rt.clock.now(),
+        )
+    return authorize_page(isv_client_id, rt, issued=token.token)
+
+
+# -- error scenarios and transport faults ---------------------------------------------------------
+
+
+class ScenarioIn(CamelModel):
+    api: str
+    result_code: str = Field(min_length=1, max_length=64)
+    result_status: str | None = None
+    count: int | None = None
+    minutes: float | None = None
+    client_id: str | None = None
+
+
+class FaultIn(CamelModel):
+    api: str
+    kind: str
+    ms: int | None = None
+    status: int | None = None
+    count: int | None = None
+    minutes: float | None = None
+    probability: float | None = None
+    seed: int | None = None
+    client_id: str | None = None
+
+
+@router.post("/scenarios")
+def add_scenario(body: ScenarioIn, rt: RuntimeDep) -> dict[str, Any]:
+    try:
+        return rt.simulations.add_scenario(now=rt.clock.now(), **body.model_dump()).view()
+    except SimulationError as exc:
+        raise ControlError(422, str(exc)) from exc
+
+
+@router.get("/scenarios")
+def list_scenarios(rt: RuntimeDep) -> dict[str, Any]:
+    now = rt.clock.now()
+    return {"scenarios": [s.view() for s in rt.simulations.scenarios() if s.budget.live(now)]}
+
+
+@router.delete("/scenarios")
+def clear_scenarios(
+    rt: RuntimeDep, client_id: Annotated[str | None, Query(alias="clientId")] = None
+) -> dict[str, str]:
+    rt.simulations.clear(client_id=client_id, faults=False)
+    return {"status": "cleared"}
+
+
+@router.post("/faults")
+def add_fault(body: FaultIn, rt: RuntimeDep) -> dict[str, Any]:
+    try:
+        return rt.simulations.add_fault(now=rt.clock.now(), **body.model_dump()).view()
+    except SimulationError as exc:
+        raise ControlError(422, str(exc)) from exc
+
+
+@router.get("/faults")
+def list_faults(rt: RuntimeDep) -> dict[str, Any]:
+    now = rt.clock.now()
+    return {"faults": [f.view() for f in rt.simulations.faults() if f.budget.live(now)]}
+
+
+@router.delete("/faults")
+def clear_faults(
+    rt: RuntimeDep, client_id: Annotated[str | None, Query(alias="clientId")] = None
+) -> dict[str, str]:
+    rt.simulations.clear(client_id=client_id, scenarios=False)
+    return {"status": "cleared"}

@@ -12,6 +12,7 @@ from functools import lru_cache
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlmodel import Session, select
 
+from ..control.simulation import Fault
 from ..errors import ClientInvalid, GatewayError, InvalidSignature, KeyNotFound, ParamIllegal
 from ..journal import Diagnosis
 from ..sandbox import service as sandbox
@@ -43,6 +44,7 @@ class GatewayCall:
     client_id: str = ""
     merchant: Merchant | None = None
     diagnosis: Diagnosis | None = None
+    fault: Fault | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
 

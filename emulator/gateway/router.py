@@ -17,12 +17,15 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from ..clock import iso
+from ..control.simulation import Fault, Scenario, SimulationError, parse_header
 from ..errors import (
     AuthError,
+    ForcedResult,
     GatewayError,
     MediaTypeNotAcceptable,
     MethodNotSupported,
     NoInterfaceDef,
+    ParamIllegal,
 )
 from ..journal import Diagnosis, JournalEntry
 from ..runtime import Runtime
@@ -35,6 +38,8 @@ from .wire import parse_body, validate
 router = APIRouter(include_in_schema=False)
 
 DIAGNOSIS_HEADER = "x-emulator-diagnosis"
+# Test-only: selects a scenario or fault for this one call (the SDKs can send extra headers).
+SCENARIO_HEADER = "x-emulator-scenario"
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 # The PHP SDK scans every header line for these words (Appendix D): keep them out.
 _FORBIDDEN = re.compile(r"signature|response-time", re.IGNORECASE)
@@ -42,6 +47,14 @@ _FORBIDDEN = re.compile(r"signature|response-time", re.IGNORECASE)
 
 class BodyTooLarge(Exception):
     pass
+
+
+class TransportFault(Exception):
+    """A fault that answers at the transport level (an HTTP status, or nothing at all)."""
+
+    def __init__(self, fault: Fault) -> None:
+        super().__init__(fault.kind)
+        self.fault = fault
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -86,7 +99,33 @@ async def received_call(request: Request) -> GatewayCall:
     if content_types and not any("json" in ct.lower() for ct in content_types):
         raise MediaTypeNotAcceptable(diagnosis=f"content type {content_types[0]!r} is not JSON")
     call.body = await _read_body(request, rt.settings.max_body_bytes)
+    name = rt.operations[call.api].name
+    now = rt.clock.now()
+    forced: Scenario | Fault | None = None
+    if header := request.headers.get(SCENARIO_HEADER):
+        try:
+            forced = parse_header(header, now=now)
+        except SimulationError as exc:
+            raise ParamIllegal(SCENARIO_HEADER, str(exc)) from exc
+    fault = (
+        forced
+        if isinstance(forced, Fault)
+        else rt.simulations.take_fault(api=name, client_id=call.client_id, now=now)
+    )
+    if fault is not None:
+        call.fault = fault
+        if fault.kind == "latency":
+            await asyncio.sleep(fault.ms / 1000)
+        elif fault.kind in ("http_status", "no_response"):
+            raise TransportFault(fault)
     await run_in_threadpool(authenticate, rt.db, call)
+    scenario = (
+        forced
+        if isinstance(forced, Scenario)
+        else rt.simulations.take_scenario(api=name, client_id=call.client_id, now=now)
+    )
+    if scenario is not None:
+        raise ForcedResult(scenario.result_code, scenario.result_status)
     return call
 
 
@@ -96,6 +135,8 @@ async def gateway_call(
 ) -> Response:
     rt = runtime_of(request)
     reply = await run_in_threadpool(_dispatch, rt, call)
+    if call.fault is not None and call.fault.kind == "drop_after_commit":
+        return await drop(request, rt, call, reply.body, hold=0)
     if reply.drop:
         return await drop(request, rt, call, reply.body)
     return render(rt, call, reply.body)
@@ -109,13 +150,26 @@ def _dispatch(rt: Runtime, call: GatewayCall) -> Reply:
     return out if isinstance(out, Reply) else Reply(out)
 
 
-async def drop(request: Request, rt: Runtime, call: GatewayCall, body: dict[str, Any]) -> Response:
-    """Hold the connection past the client's timeout, then close it without an answer."""
+async def drop(
+    request: Request,
+    rt: Runtime,
+    call: GatewayCall,
+    body: dict[str, Any],
+    *,
+    hold: float | None = None,
+) -> Response:
+    """Hold the connection (past the client's timeout by default), then close it unanswered."""
+    seconds = rt.settings.no_response_seconds if hold is None else hold
     call.diagnosis = call.diagnosis or Diagnosis(
         check="transport", message="the answer was withheld and the connection closed (deliberate)"
     )
-    _journal(rt, call, body.get("result", {}), note="no answer: connection held, then closed")
-    await asyncio.sleep(rt.settings.no_response_seconds)
+    _journal(
+        rt,
+        call,
+        body.get("result", {}),
+        note=f"no answer: connection held {seconds:g} s, then closed",
+    )
+    await asyncio.sleep(seconds)
     close = drop_capability(request.scope)
     if close is not None:
         close()
@@ -159,8 +213,25 @@ def render_error(request: Request, error: GatewayError) -> Response:
         call.client_id = call.headers.get("client-id", "")
     if call.diagnosis is None:
         call.diagnosis = Diagnosis(check=_check_of(error), message=error.diagnosis)
+    if isinstance(error, ForcedResult):
+        call.diagnosis = Diagnosis(check="scenario", message="forced by error-scenario simulation")
     signed = not (isinstance(error, AuthError) and rt.settings.unsigned_auth_errors)
     return render(rt, call, {"result": error.result()}, signed=signed)
+
+
+async def render_transport_fault(request: Request, exc: TransportFault) -> Response:
+    rt = runtime_of(request)
+    call: GatewayCall = request.state.gateway_call
+    fault = exc.fault
+    call.diagnosis = Diagnosis(check="transport", message=f"injected fault {fault.kind}")
+    if fault.kind == "http_status":
+        _journal(rt, call, {}, note=f"injected HTTP {fault.status}")
+        return Response(
+            content=json.dumps({"error": f"injected fault: HTTP {fault.status}"}).encode(),
+            status_code=fault.status,
+            headers={"content-type": "application/json; charset=UTF-8"},
+        )
+    return await drop(request, rt, call, {})
 
 
 def render_too_large(request: Request) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ from ..signing import (
     private_key_pkcs8_b64,
     public_key_b64,
 )
-from ..storage import Counter
+from ..storage import Counter, next_sequence
 from .fixtures import SCENARIOS, SandboxDefinition
 from .models import (
     AgentToken,
@@ -29,7 +30,7 @@ from .models import (
     merchant_owner,
 )
 
-SEQUENCES = ("payment", "refund", "payment_code")
+SEQUENCES = ("payment", "refund", "payment_code", "agent_token")
 
 
 def is_seeded(session: Session) -> bool:
@@ -147,6 +148,54 @@ def find_agent_token(session: Session, token: str) -> AgentToken | None:
     return session.get(AgentToken, token)
 
 
+_TOKEN_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz0123456789"
+
+
+def issue_agent_token(
+    session: Session, *, isv_client_id: str, merchant_client_id: str, now: datetime
+) -> AgentToken:
+    """A merchant authorises an ISV: a new 48-character token acting for that merchant only."""
+    isv = require_application(session, isv_client_id)
+    if isv.role != "ISV":
+        raise ControlError(422, f"{isv_client_id} is a {isv.role} application, not an ISV")
+    merchant = require_application(session, merchant_client_id)
+    if merchant.role == "ISV":
+        raise ControlError(422, "an ISV cannot authorise another ISV")
+    seq = next_sequence(session, "agent_token")
+    # Deterministic (house rule 4): derived from the sequence, not from a random source.
+    digest = hashlib.sha256(f"{isv_client_id}|{merchant_client_id}|{seq}".encode()).digest()
+    number = int.from_bytes(digest, "big")
+    chars = []
+    for _ in range(48):
+        number, rem = divmod(number, len(_TOKEN_ALPHABET))
+        chars.append(_TOKEN_ALPHABET[rem])
+    token = AgentToken(
+        token="".join(chars),
+        isv_client_id=isv_client_id,
+        merchant_customer_id=merchant.customer_id,
+        issued_at=now,
+    )
+    session.add(token)
+    session.flush()
+    return token
+
+
+def revoke_agent_token(session: Session, *, token: str, now: datetime) -> AgentToken:
+    row = session.get(AgentToken, token)
+    if row is None:
+        raise ControlError(404, "no such agent token")
+    if row.revoked_at is None:
+        row.revoked_at = now
+        session.add(row)
+    return row
+
+
+def agent_tokens(session: Session, isv_client_id: str) -> list[AgentToken]:
+    return list(
+        session.exec(select(AgentToken).where(AgentToken.isv_client_id == isv_client_id)).all()
+    )
+
+
 def resources(
     session: Session, definition: SandboxDefinition, settings: Settings, *, sftp_host: str
 ) -> dict[str, Any]:
@@ -175,6 +224,9 @@ def resources(
             entry["isvCustomerId"] = row.isv_customer_id
             entry["testMerchantCustomerId"] = row.test_merchant_customer_id
             entry["testToken"] = seed_app.test_token if seed_app else None
+            entry["authorizationUrl"] = (
+                f"{settings.http_url()}/_emulator/isv/{row.client_id}/authorize"
+            )
         apps.append(entry)
     apps.sort(
         key=lambda a: (
