@@ -64,3 +64,35 @@ def test_two_fresh_starts_give_identical_sandboxes(tmp_path: Path) -> None:
         for app in s["applications"]:
             app.pop("authorizationUrl", None)
     assert seen[0] == seen[1]
+
+
+def test_a_notification_retry_survives_a_restart(tmp_path: Path) -> None:
+    from emulator.testing import NotificationReceiver
+
+    with NotificationReceiver() as receiver:
+        receiver.script = [(500, {"error": "merchant down"})]
+        proc = EmulatorProcess(tmp_path / "data", tls_port=0).start()
+        try:
+            with EmulatorClient(proc.http_url) as control:
+                control.freeze_clock()
+                sandbox = control.sandbox()
+                app = sandbox["applications"][0]
+                code = control.payment_code(sandbox["buyers"][0]["loginId"])
+                body = pay_body(code, request_id="NOTE") | {"paymentNotifyUrl": receiver.url}
+                paid = signed_post(proc.http_url, app, "pay", body)
+                receiver.wait_for(1)
+        finally:
+            assert proc.stop() == 0
+        again = EmulatorProcess(tmp_path / "data", tls_port=0)
+        again.port = proc.port
+        again.start()
+        try:
+            with EmulatorClient(again.http_url) as control:
+                control.advance_clock(seconds=120)
+                notes = receiver.wait_for(2)
+                [record] = control.notifications(payment_id=paid["paymentId"])
+        finally:
+            assert again.stop() == 0
+    assert notes[0].body == notes[1].body
+    assert record["status"] == "DELIVERED"
+    assert [a["httpStatus"] for a in record["attempts"]] == [500, 200]
