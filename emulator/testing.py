@@ -9,13 +9,122 @@ emu.advance_clock(seconds=61)   # the code has expired now
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback interface right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def can_bind(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class EmulatorServer:
+    """``alipay-emulator serve`` in a subprocess, as a user runs it: free ports, own data directory.
+
+    ``tls_port=None`` picks a free port (pass 443 for the Python SDK); SFTP is off unless
+    ``sftp_port`` is given. ``stop()`` sends SIGTERM and returns the exit code (0 when drained).
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        database_url: str | None = None,
+        tls_port: int | None = None,
+        sftp_port: int = 0,
+        env: dict[str, str] | None = None,
+        python: str = sys.executable,
+    ) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.tls_port = tls_port if tls_port is not None else free_port()
+        self.sftp_port = sftp_port
+        self.database_url = database_url
+        self.extra_env = env or {}
+        self.python = python
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.parent / f"{data_dir.name}.log"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.data_dir / "tls" / "ca.pem"
+
+    def start(self, timeout: float = 30) -> EmulatorServer:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ALIPAY_EMULATOR_")}
+        env.update(
+            ALIPAY_EMULATOR_PORT=str(self.port),
+            ALIPAY_EMULATOR_TLS_PORT=str(self.tls_port),
+            ALIPAY_EMULATOR_SFTP_PORT=str(self.sftp_port),
+            ALIPAY_EMULATOR_DATA_DIR=str(self.data_dir),
+            ALIPAY_EMULATOR_LOG_LEVEL="warning",
+        )
+        if self.database_url:
+            env["ALIPAY_EMULATOR_DATABASE_URL"] = self.database_url
+        env.update(self.extra_env)
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [self.python, "-m", "emulator", "serve"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"emulator exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.http_url}/_emulator/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"emulator not healthy within {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:] if self.log_path.exists() else ""
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        code = self.proc.returncode
+        self.proc = None
+        return code
 
 
 class ControlApiError(Exception):

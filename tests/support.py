@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +17,9 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from emulator.storage import disposable_engine
+from emulator.testing import EmulatorServer, can_bind, free_port
+
+__all__ = ["EmulatorProcess", "SdkDriver", "can_bind", "ensure_sdk_venv", "free_port", "postgres_database", "signed_post"]
 
 REPO = Path(__file__).resolve().parent.parent
 SDK_VERSION = "1.7.1"
@@ -27,22 +28,6 @@ SDK_VENV = Path(
 )
 DRIVER = REPO / "tests" / "sdk" / "driver.py"
 POSTGRES_ENV = "ALIPAY_EMULATOR_TEST_POSTGRES_URL"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def can_bind(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def ensure_sdk_venv() -> Path:
@@ -77,81 +62,8 @@ def postgres_database() -> Iterator[str]:
         admin.dispose()
 
 
-class EmulatorProcess:
-    """``alipay-emulator serve`` as a user runs it, on free ports and a private data directory."""
-
-    def __init__(
-        self,
-        data_dir: Path,
-        *,
-        database_url: str | None = None,
-        tls_port: int | None = None,
-        env: dict[str, str] | None = None,
-    ) -> None:
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.tls_port = tls_port if tls_port is not None else free_port()
-        self.database_url = database_url
-        self.extra_env = env or {}
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = data_dir.parent / f"{data_dir.name}.log"
-
-    @property
-    def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ca_file(self) -> Path:
-        return self.data_dir / "tls" / "ca.pem"
-
-    def start(self, timeout: float = 30) -> EmulatorProcess:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ALIPAY_EMULATOR_")}
-        env.update(
-            ALIPAY_EMULATOR_PORT=str(self.port),
-            ALIPAY_EMULATOR_TLS_PORT=str(self.tls_port),
-            ALIPAY_EMULATOR_SFTP_PORT="0",
-            ALIPAY_EMULATOR_DATA_DIR=str(self.data_dir),
-            ALIPAY_EMULATOR_LOG_LEVEL="warning",
-        )
-        if self.database_url:
-            env["ALIPAY_EMULATOR_DATABASE_URL"] = self.database_url
-        env.update(self.extra_env)
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "emulator", "serve"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"emulator exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.http_url}/_emulator/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"emulator not healthy within {timeout}s:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-5000:] if self.log_path.exists() else ""
-
-    def stop(self, timeout: float = 30) -> int:
-        """SIGTERM, wait for the drain; returns the exit code."""
-        if self.proc is None:
-            return 0
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        code = self.proc.returncode
-        self.proc = None
-        return code
+# The suite starts the emulator the way the pytest plugin and users do.
+EmulatorProcess = EmulatorServer
 
 
 class SdkDriver:

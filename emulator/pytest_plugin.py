@@ -1,0 +1,146 @@
+"""pytest plugin (entry point ``pytest11``): an emulator for your test session.
+
+    def test_checkout(alipay_emulator, alipay_sandbox):
+        app = alipay_sandbox.app()                     # a MERCHANT application, freshly reset
+        code = alipay_sandbox.payment_code()           # from the seeded "normal" buyer
+        ...                                            # pay with the official SDK
+
+``alipay_emulator`` (session): starts ``alipay-emulator serve`` in a subprocess on free ports with
+a temporary data directory, or attaches to ``ALIPAY_EMULATOR_URL`` (a CI service container).
+It trusts the emulator's CA for the session (``SSL_CERT_FILE``) and serves HTTPS on 443 when it
+can bind it (``ALIPAY_EMULATOR_PLUGIN_TLS_PORT`` overrides): the Python SDK always connects to 443.
+
+``alipay_sandbox`` (function): resets before each test (under pytest-xdist only the worker's own
+application, so workers do not disturb each other) and clears the notification receiver.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .testing import EmulatorClient, EmulatorServer, NotificationReceiver, can_bind
+
+URL_ENV = "ALIPAY_EMULATOR_URL"
+TOKEN_ENV = "ALIPAY_EMULATOR_ADMIN_TOKEN"
+TLS_PORT_ENV = "ALIPAY_EMULATOR_PLUGIN_TLS_PORT"
+
+
+@dataclass
+class AlipayEmulator:
+    """The running emulator: control client, sandbox resources, a notification receiver."""
+
+    control: EmulatorClient
+    sandbox: dict[str, Any]
+    receiver: NotificationReceiver
+    ca_file: Path
+    server: EmulatorServer | None = None
+
+    @property
+    def gateway_url(self) -> str:
+        """The HTTPS gateway URL to give an SDK (``https://localhost`` when on port 443)."""
+        https: str | None = self.sandbox["gateway"]["https"]
+        return https or self.sandbox["gateway"]["http"]
+
+    @property
+    def http_url(self) -> str:
+        return self.control.base_url
+
+    @property
+    def alipay_public_key(self) -> str:
+        return str(self.sandbox["alipayPublicKey"])
+
+    def applications(self, role: str = "MERCHANT") -> list[dict[str, Any]]:
+        return [a for a in self.sandbox["applications"] if a["role"] == role]
+
+    def buyer(self, behaviour: str = "normal") -> dict[str, Any]:
+        return next(b for b in self.sandbox["buyers"] if b["behaviour"] == behaviour)
+
+    def payment_code(self, behaviour: str = "normal") -> str:
+        return self.control.payment_code(self.buyer(behaviour)["loginId"])
+
+
+@dataclass
+class AlipaySandbox:
+    """Per test: the application this test (or xdist worker) owns, freshly reset."""
+
+    emulator: AlipayEmulator
+    application: dict[str, Any]
+
+    def app(self) -> dict[str, Any]:
+        return self.application
+
+    def payment_code(self, behaviour: str = "normal") -> str:
+        return self.emulator.payment_code(behaviour)
+
+    @property
+    def control(self) -> EmulatorClient:
+        return self.emulator.control
+
+    @property
+    def receiver(self) -> NotificationReceiver:
+        return self.emulator.receiver
+
+
+def _tls_port() -> int | None:
+    """443 when it can be bound; ``ALIPAY_EMULATOR_PLUGIN_TLS_PORT`` overrides (0: any free port)."""
+    if os.environ.get(TLS_PORT_ENV):
+        return int(os.environ[TLS_PORT_ENV]) or None
+    return 443 if can_bind(443) else None
+
+
+@pytest.fixture(scope="session")
+def alipay_emulator() -> Iterator[AlipayEmulator]:
+    token = os.environ.get(TOKEN_ENV)
+    server: EmulatorServer | None = None
+    with tempfile.TemporaryDirectory(prefix="alipay-emulator-") as tmp:
+        url = os.environ.get(URL_ENV)
+        if not url:
+            server = EmulatorServer(
+                Path(tmp) / "data", tls_port=_tls_port(), env={TOKEN_ENV: token} if token else None
+            )
+            server.start()
+            url = server.http_url
+        control = EmulatorClient(url, admin_token=token)
+        ca_file = Path(tmp) / "alipay-emulator-ca.pem"
+        ca_file.write_text(control.ca_pem())
+        previous = os.environ.get("SSL_CERT_FILE")
+        os.environ["SSL_CERT_FILE"] = str(ca_file)
+        receiver = NotificationReceiver().start()
+        try:
+            yield AlipayEmulator(
+                control=control,
+                sandbox=control.sandbox(),
+                receiver=receiver,
+                ca_file=ca_file,
+                server=server,
+            )
+        finally:
+            receiver.stop()
+            control.close()
+            if previous is None:
+                os.environ.pop("SSL_CERT_FILE", None)
+            else:
+                os.environ["SSL_CERT_FILE"] = previous
+            if server is not None:
+                server.stop()
+
+
+@pytest.fixture
+def alipay_sandbox(alipay_emulator: AlipayEmulator) -> AlipaySandbox:
+    merchants = alipay_emulator.applications()
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and worker[2:].isdigit():
+        app = merchants[int(worker[2:]) % len(merchants)]
+        alipay_emulator.control.reset(client_id=app["clientId"])
+    else:
+        app = merchants[0]
+        alipay_emulator.control.reset()
+    alipay_emulator.receiver.clear()
+    return AlipaySandbox(emulator=alipay_emulator, application=app)
