@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -31,3 +32,33 @@ def test_quickstart_runs_as_written(emu: Live) -> None:
     assert out.returncode == 0, out.stderr
     assert "pay: SUCCESS" in out.stdout
     assert "inquiryPayment: SUCCESS" in out.stdout
+
+
+def readme_block(heading: str) -> str:
+    text = (REPO / "README.md").read_text()
+    section = text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return section.split("```python\n", 1)[1].split("\n```", 1)[0]
+
+
+def test_error_handling_section_runs_as_written(emu: Live, tmp_path: Path) -> None:
+    if emu.process.tls_port != 443:
+        pytest.skip("the section drives the Python SDK, which needs HTTPS on port 443")
+    from .test_pytest_plugin import user_python
+
+    script = tmp_path / "error_handling.py"
+    script.write_text(
+        readme_block("Testing your error handling").replace(
+            "http://localhost:8080", emu.process.http_url
+        )
+    )
+    env = dict(os.environ, SSL_CERT_FILE=str(emu.process.ca_file))
+    out = subprocess.run(
+        [str(user_python()), str(script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "/ams/sandbox/api/v1/payments/pay" in out.stdout
