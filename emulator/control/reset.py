@@ -9,8 +9,8 @@ from ..notifications.models import DeliveryAttempt, Notification
 from ..payments.models import Payment, PaymentStatus
 from ..refunds.models import Refund
 from ..sandbox.fixtures import SandboxDefinition
-from ..sandbox.ledger import InsufficientFunds, transfer
-from ..sandbox.models import AgentToken, MerchantKey, buyer_owner, merchant_owner
+from ..sandbox.ledger import merchant_returns
+from ..sandbox.models import AgentToken, MerchantKey
 from ..sandbox.service import require_application
 from ..signing import public_key_b64
 
@@ -27,18 +27,14 @@ def reset_application(session: Session, definition: SandboxDefinition, client_id
     for p in payments:
         kept = p.amount - p.refunded_amount
         if p.status == PaymentStatus.SUCCESS and p.buyer_login_id and kept > 0:
-            try:
-                transfer(
-                    session,
-                    source=merchant_owner(p.merchant_customer_id),
-                    target=buyer_owner(p.buyer_login_id),
-                    currency=p.currency,
-                    amount=kept,
-                )
-            except (
-                InsufficientFunds
-            ) as exc:  # pragma: no cover - funds only come from these payments
-                raise RuntimeError(f"cannot unwind payment {p.payment_id}") from exc
+            # Funds only ever come from these payments, so the merchant can always give back.
+            merchant_returns(
+                session,
+                merchant_customer_id=p.merchant_customer_id,
+                buyer_login_id=p.buyer_login_id,
+                currency=p.currency,
+                amount=kept,
+            )
     ids = [p.payment_id for p in payments]
     notes = session.exec(select(Notification.id).where(Notification.client_id == client_id)).all()
     if notes:

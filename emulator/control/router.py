@@ -19,7 +19,7 @@ from ..runtime import Runtime
 from ..sandbox import service as sandbox
 from ..sandbox.models import AgentToken
 from ..wallet.service import issue_payment_code
-from .simulation import SimulationError
+from .simulation import SimulationError, make_fault, make_scenario
 
 PREFIX = "/_emulator"
 
@@ -279,7 +279,7 @@ class FaultIn(CamelModel):
 @router.post("/scenarios")
 def add_scenario(body: ScenarioIn, rt: RuntimeDep) -> dict[str, Any]:
     try:
-        return rt.simulations.add_scenario(now=rt.clock.now(), **body.model_dump()).view()
+        return rt.simulations.add(make_scenario(now=rt.clock.now(), **body.model_dump())).view()
     except SimulationError as exc:
         raise ControlError(422, str(exc)) from exc
 
@@ -301,7 +301,7 @@ def clear_scenarios(
 @router.post("/faults")
 def add_fault(body: FaultIn, rt: RuntimeDep) -> dict[str, Any]:
     try:
-        return rt.simulations.add_fault(now=rt.clock.now(), **body.model_dump()).view()
+        return rt.simulations.add(make_fault(now=rt.clock.now(), **body.model_dump())).view()
     except SimulationError as exc:
         raise ControlError(422, str(exc)) from exc
 

@@ -116,61 +116,15 @@ class Simulations:
         self._scenarios: list[Scenario] = []
         self._faults: list[Fault] = []
 
-    def add_scenario(
-        self,
-        *,
-        api: str,
-        result_code: str,
-        now: datetime,
-        result_status: str | None = None,
-        count: int | None = None,
-        minutes: float | None = None,
-        client_id: str | None = None,
-    ) -> Scenario:
-        scenario = make_scenario(
-            api=api,
-            result_code=result_code,
-            result_status=result_status,
-            now=now,
-            count=count,
-            minutes=minutes,
-            client_id=client_id,
-            ident=next(self._ids),
-        )
+    def add(self, item: Scenario | Fault) -> Scenario | Fault:
+        """Register a scenario or fault made by ``make_scenario`` / ``make_fault``."""
         with self._lock:
-            self._scenarios.append(scenario)
-        return scenario
-
-    def add_fault(
-        self,
-        *,
-        api: str,
-        kind: str,
-        now: datetime,
-        ms: int | None = None,
-        status: int | None = None,
-        count: int | None = None,
-        minutes: float | None = None,
-        probability: float | None = None,
-        seed: int | None = None,
-        client_id: str | None = None,
-    ) -> Fault:
-        fault = make_fault(
-            api=api,
-            kind=kind,
-            now=now,
-            ms=ms,
-            status=status,
-            count=count,
-            minutes=minutes,
-            probability=probability,
-            seed=seed,
-            client_id=client_id,
-            ident=next(self._ids),
-        )
-        with self._lock:
-            self._faults.append(fault)
-        return fault
+            item.id = next(self._ids)
+            if isinstance(item, Scenario):
+                self._scenarios.append(item)
+            else:
+                self._faults.append(item)
+        return item
 
     def take_scenario(self, *, api: str, client_id: str, now: datetime) -> Scenario | None:
         with self._lock:
@@ -224,7 +178,6 @@ def make_scenario(
     count: int | None = None,
     minutes: float | None = None,
     client_id: str | None = None,
-    ident: int = 0,
 ) -> Scenario:
     _check_api(api)
     if result_code not in CATALOGUE and result_status is None:
@@ -234,7 +187,7 @@ def make_scenario(
     status = result_status or status_of(result_code)
     if status not in ("S", "F", "U"):
         raise SimulationError("resultStatus must be S, F or U")
-    return Scenario(ident, api, result_code, status, client_id, _budget(count, minutes, now))  # type: ignore[arg-type]
+    return Scenario(0, api, result_code, status, client_id, _budget(count, minutes, now))  # type: ignore[arg-type]
 
 
 def make_fault(
@@ -249,7 +202,6 @@ def make_fault(
     probability: float | None = None,
     seed: int | None = None,
     client_id: str | None = None,
-    ident: int = 0,
 ) -> Fault:
     _check_api(api)
     if kind not in FAULT_KINDS:
@@ -263,7 +215,7 @@ def make_fault(
     if not 0 < p <= 1:
         raise SimulationError("probability must be in (0, 1]")
     return Fault(
-        ident,
+        0,
         api,
         kind,
         client_id,

@@ -36,8 +36,8 @@ from ..errors import (
 from ..notifications.service import enqueue_payment
 from ..sandbox.access import Merchant
 from ..sandbox.fixtures import Triggers
-from ..sandbox.ledger import InsufficientFunds, transfer
-from ..sandbox.models import Buyer, buyer_owner, merchant_owner
+from ..sandbox.ledger import InsufficientFunds, buyer_pays, merchant_returns
+from ..sandbox.models import Buyer
 from ..settings import Settings
 from ..storage import Database, next_sequence
 from ..wallet.service import display_customer_id, redeem_payment_code
@@ -198,10 +198,10 @@ class PaymentService:
             payment.verify_by = now + timedelta(seconds=self._settings.verification_timeout_seconds)
         else:
             try:
-                transfer(
+                buyer_pays(
                     session,
-                    source=buyer_owner(buyer.login_id),
-                    target=merchant_owner(payment.merchant_customer_id),
+                    buyer_login_id=buyer.login_id,
+                    merchant_customer_id=payment.merchant_customer_id,
                     currency=payment.currency,
                     amount=payment.amount,
                 )
@@ -276,10 +276,10 @@ class PaymentService:
                 raise CancelWindowExceed()
             if payment.status == PaymentStatus.SUCCESS and payment.buyer_login_id:
                 try:
-                    transfer(
+                    merchant_returns(
                         session,
-                        source=merchant_owner(payment.merchant_customer_id),
-                        target=buyer_owner(payment.buyer_login_id),
+                        merchant_customer_id=payment.merchant_customer_id,
+                        buyer_login_id=payment.buyer_login_id,
                         currency=payment.currency,
                         amount=payment.amount,
                     )

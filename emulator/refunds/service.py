@@ -18,8 +18,7 @@ from ..errors import OrderNotExist, RepeatReqInconsistent, message_of
 from ..notifications.service import enqueue_refund
 from ..payments.models import Payment, PaymentStatus
 from ..sandbox.access import Merchant
-from ..sandbox.ledger import InsufficientFunds, transfer
-from ..sandbox.models import buyer_owner, merchant_owner
+from ..sandbox.ledger import InsufficientFunds, merchant_returns
 from ..settings import Settings
 from ..storage import Database, next_sequence
 from .models import Refund, RefundStatus
@@ -116,10 +115,10 @@ class RefundService:
         if payment.buyer_login_id is None:
             return "ORDER_STATUS_INVALID"
         try:
-            transfer(
+            merchant_returns(
                 session,
-                source=merchant_owner(payment.merchant_customer_id),
-                target=buyer_owner(payment.buyer_login_id),
+                merchant_customer_id=payment.merchant_customer_id,
+                buyer_login_id=payment.buyer_login_id,
                 currency=cmd.currency,
                 amount=cmd.amount,
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from .models import Balance
+from .models import Balance, buyer_owner, merchant_owner
 
 
 class InsufficientFunds(Exception):
@@ -43,3 +43,29 @@ def transfer(session: Session, *, source: str, target: str, currency: str, amoun
     if credited.rowcount != 1:  # type: ignore[attr-defined]
         session.add(Balance(owner=target, currency=currency, amount=amount))
         session.flush()
+
+
+def buyer_pays(
+    session: Session, *, buyer_login_id: str, merchant_customer_id: str, currency: str, amount: int
+) -> None:
+    """A payment: buyer -> merchant. Raises ``InsufficientFunds`` when the buyer is short."""
+    transfer(
+        session,
+        source=buyer_owner(buyer_login_id),
+        target=merchant_owner(merchant_customer_id),
+        currency=currency,
+        amount=amount,
+    )
+
+
+def merchant_returns(
+    session: Session, *, merchant_customer_id: str, buyer_login_id: str, currency: str, amount: int
+) -> None:
+    """A cancel, refund or reset: merchant -> buyer."""
+    transfer(
+        session,
+        source=merchant_owner(merchant_customer_id),
+        target=buyer_owner(buyer_login_id),
+        currency=currency,
+        amount=amount,
+    )
