@@ -20,6 +20,8 @@ from .errors import ControlError, GatewayError, UnknownException
 from .gateway import router as gateway
 from .notifications import router as notifications
 from .payments import api as payments_api
+from .reconciliation import router as reconciliation
+from .reconciliation.install import install as install_reconciliation
 from .refunds import api as refunds_api
 from .runtime import Runtime, build_runtime
 from .settings import Settings
@@ -74,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.tls_port:
             await run_in_threadpool(ensure_tls, settings.data_dir, settings.extra_tls_hostnames)
         app.state.runtime = wire(runtime)
+        app.state.reconciliation = await run_in_threadpool(install_reconciliation, runtime)
         ticker = asyncio.create_task(_tick(runtime))
         try:
             yield
@@ -122,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(gateway.router)
     app.include_router(control.public)
     app.include_router(control.router)
+    app.include_router(reconciliation.router)
     app.include_router(wallet.router)
     app.include_router(wallet.pages)
     app.include_router(notifications.router)

@@ -1,4 +1,4 @@
-"""``alipay-emulator serve | sandbox | payment-code``; every option also reads its environment variable."""
+"""``alipay-emulator serve | sandbox | payment-code | reconcile``; every option also reads its environment variable."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 from . import __version__
 from .clock import iso
 from .errors import ControlError
+from .reconciliation.formats import parse_day
 from .sandbox.fixtures import FixtureError
 from .settings import Settings
 
@@ -69,7 +71,24 @@ def build_parser() -> argparse.ArgumentParser:
     code = sub.add_parser("payment-code", help="issue a payment code for a buyer")
     _add_options(code)
     code.add_argument("--buyer", required=True, help="the buyer's loginId (see `sandbox`)")
+    reconcile = sub.add_parser(
+        "reconcile", help="write the reconciliation files of a transaction date (spec §6)"
+    )
+    _add_options(reconcile)
+    reconcile.add_argument(
+        "--date", required=True, type=_day, help="the transaction date (GMT+8), YYYY-MM-DD"
+    )
+    reconcile.add_argument(
+        "--client-id", dest="client_id", default=None, help="only this application's merchants"
+    )
     return parser
+
+
+def _day(text: str) -> date:
+    try:
+        return parse_day(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,6 +114,16 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if args.command == "sandbox":
                 print(json.dumps(rt.resources(), indent=2))
+            elif args.command == "reconcile":
+                from .reconciliation.install import install as install_reconciliation
+
+                try:
+                    reports = install_reconciliation(rt)
+                except ValueError as exc:  # a settlement currency without an FX quote
+                    print(f"alipay-emulator: {exc}", file=sys.stderr)
+                    return 2
+                result = reports.run(day=args.date, client_id=args.client_id)
+                print(json.dumps(result.public(), indent=2))
             else:
                 from .wallet.service import issue_payment_code
 

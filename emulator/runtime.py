@@ -25,6 +25,7 @@ from .notifications.service import Notifier
 from .payments.service import PaymentService
 from .refunds.service import RefundService
 from .sandbox import service as sandbox
+from .sandbox.directory import Directory
 from .sandbox.fixtures import SandboxDefinition, load_definition
 from .settings import Settings
 from .storage import Database
@@ -40,6 +41,7 @@ class Runtime:
     payments: PaymentService
     refunds: RefundService
     notifier: Notifier
+    directory: Directory
     simulations: Simulations = field(default_factory=Simulations)
     operations: dict[str, Operation] = field(default_factory=dict)
     # Work that becomes due as the virtual clock moves (expiries, retries, reports). Each hook
@@ -79,6 +81,7 @@ class Runtime:
                 with self.db.write() as session:
                     sandbox.wipe(session)
                     sandbox.seed(session, self.definition, now=self.clock.now())
+            self.directory.invalidate()
             self.journal.clear(client_id=client_id)
             self.simulations.clear(client_id=client_id)
             for hook in self.reset_hooks:
@@ -127,6 +130,7 @@ def build_runtime(settings: Settings) -> Runtime:
         payments=payments,
         refunds=RefundService(db=db, clock=clock, settings=settings),
         notifier=notifier,
+        directory=Directory(db),
     )
     # Payments first: an expiry or completion may queue a notification delivered right after.
     runtime.due_hooks.extend([payments.run_due, notifier.deliver_due])

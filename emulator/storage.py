@@ -2,11 +2,15 @@
 
 Writes go through ``Database.write()``. On SQLite that transaction starts with
 ``BEGIN IMMEDIATE`` so concurrent writers queue on the database lock instead of failing
-halfway with "database is locked"; readers use a separate engine and never block (WAL).
+halfway with "database is locked", and writers of this process first queue on a lock of their
+own (SQLite's busy handler would make them sleep and retry, which shows as second-long tails).
+Readers use a separate autocommit engine and never block (WAL).
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,7 +44,7 @@ def next_sequence(session: Session, name: str) -> int:
     return 1
 
 
-def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
+def _sqlite_engine(url: str, *, writer: bool) -> Engine:
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 30},
@@ -59,9 +63,11 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    if writer:
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
@@ -76,11 +82,13 @@ class Database:
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            self._writer = _sqlite_engine(url, immediate=True)
-            self._reader = _sqlite_engine(url, immediate=False)
+            self._writer = _sqlite_engine(url, writer=True)
+            self._reader = _sqlite_engine(url, writer=False)
+            self._write_lock: contextlib.AbstractContextManager[Any] = threading.Lock()
         else:
             self._writer = create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
             self._reader = self._writer
+            self._write_lock = contextlib.nullcontext()
 
     @property
     def engine(self) -> Engine:
@@ -100,7 +108,7 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A transaction committed on success and rolled back on any exception."""
-        with Session(self._writer, expire_on_commit=False) as session:
+        with self._write_lock, Session(self._writer, expire_on_commit=False) as session:
             try:
                 yield session
                 session.commit()

@@ -19,7 +19,15 @@ from sqlalchemy.engine import make_url
 from emulator.storage import disposable_engine
 from emulator.testing import EmulatorServer, can_bind, free_port
 
-__all__ = ["EmulatorProcess", "SdkDriver", "can_bind", "ensure_sdk_venv", "free_port", "postgres_database", "signed_post"]
+__all__ = [
+    "EmulatorProcess",
+    "SdkDriver",
+    "can_bind",
+    "ensure_sdk_venv",
+    "free_port",
+    "postgres_database",
+    "signed_post",
+]
 
 REPO = Path(__file__).resolve().parent.parent
 SDK_VERSION = "1.7.1"

@@ -114,6 +114,7 @@ def put_public_key(client_id: str, body: PublicKeyIn, rt: RuntimeDep) -> dict[st
         row = sandbox.set_public_key(
             session, client_id=client_id, public_key=body.public_key, key_version=body.key_version
         )
+    rt.directory.invalidate()
     return {"clientId": row.client_id, "keyVersion": row.key_version, "publicKey": row.public_key}
 
 
@@ -215,7 +216,9 @@ def list_authorizations(isv_client_id: str, rt: RuntimeDep) -> dict[str, Any]:
 @router.delete("/agent-tokens/{token}")
 def revoke(token: str, rt: RuntimeDep) -> dict[str, Any]:
     with rt.db.write() as session:
-        return _token_view(sandbox.revoke_agent_token(session, token=token, now=rt.clock.now()))
+        view = _token_view(sandbox.revoke_agent_token(session, token=token, now=rt.clock.now()))
+    rt.directory.invalidate()
+    return view
 
 
 @public.get("/isv/{isv_client_id}/authorize", response_class=HTMLResponse, include_in_schema=False)

@@ -15,8 +15,8 @@ from sqlmodel import Session, select
 from ..control.simulation import Fault
 from ..errors import ClientInvalid, GatewayError, InvalidSignature, KeyNotFound, ParamIllegal
 from ..journal import Diagnosis
-from ..sandbox import service as sandbox
 from ..sandbox.access import Merchant, acting_merchant
+from ..sandbox.directory import Directory
 from ..sandbox.models import MerchantKey
 from ..signing import (
     KeyFormatError,
@@ -60,61 +60,54 @@ def _fail(
     return error
 
 
-def authenticate(db: Database, call: GatewayCall) -> Merchant:
+def authenticate(db: Database, directory: Directory, call: GatewayCall) -> Merchant:
     """Run client -> key -> signature -> agent-token checks; return who the call acts for."""
     headers = call.headers
     client_id = headers.get("client-id", "").strip()
     if not client_id:
         raise _fail(ParamIllegal("client-id", "header is required"), call, "client")
-    with db.read() as session:
-        app = sandbox.find_application(session, client_id)
-        if app is None:
-            raise _fail(
-                ClientInvalid(diagnosis=f"no application has client ID {client_id!r}"),
-                call,
-                "client",
-            )
-        raw_sig = headers.get("signature", "").strip()
-        if not raw_sig:
-            raise _fail(ParamIllegal("signature", "header is required"), call, "signature")
-        request_time = headers.get("request-time", "")
-        if not request_time.strip():
-            raise _fail(ParamIllegal("request-time", "header is required"), call, "signature")
-        try:
-            parsed = parse_signature_header(raw_sig)
-        except SignatureMismatch as exc:
-            raise _fail(InvalidSignature(diagnosis=str(exc)), call, "signature") from exc
-        key_b64 = sandbox.find_key(session, client_id, parsed.key_version)
-        if key_b64 is None:
-            raise _fail(
-                KeyNotFound(
-                    diagnosis=f"no merchant public key version {parsed.key_version} for {client_id}"
-                ),
-                call,
-                "key",
-                key_version=parsed.key_version,
-            )
-        _check_signature(session, call, client_id, request_time, parsed, key_b64)
-        merchant = acting_merchant(session, app, headers.get("agent-token", ""))
+    app = directory.application(client_id)
+    if app is None:
+        raise _fail(
+            ClientInvalid(diagnosis=f"no application has client ID {client_id!r}"), call, "client"
+        )
+    raw_sig = headers.get("signature", "").strip()
+    if not raw_sig:
+        raise _fail(ParamIllegal("signature", "header is required"), call, "signature")
+    request_time = headers.get("request-time", "")
+    if not request_time.strip():
+        raise _fail(ParamIllegal("request-time", "header is required"), call, "signature")
+    try:
+        parsed = parse_signature_header(raw_sig)
+    except SignatureMismatch as exc:
+        raise _fail(InvalidSignature(diagnosis=str(exc)), call, "signature") from exc
+    key = directory.public_key(client_id, parsed.key_version)
+    if key is None:
+        raise _fail(
+            KeyNotFound(
+                diagnosis=f"no merchant public key version {parsed.key_version} for {client_id}"
+            ),
+            call,
+            "key",
+            key_version=parsed.key_version,
+        )
+    if key.key is None:
+        raise _fail(KeyNotFound(diagnosis="the registered key is unusable"), call, "key")
+    _check_signature(db, call, client_id, request_time, parsed, key.key)
+    merchant = acting_merchant(directory, app, headers.get("agent-token", ""))
     call.merchant = merchant
     return merchant
 
 
 def _check_signature(
-    session: Session,
+    db: Database,
     call: GatewayCall,
     client_id: str,
     request_time: str,
     parsed: SignatureHeader,
-    key_b64: str,
+    key: rsa.RSAPublicKey,
 ) -> None:
     paths = [call.path] + ([f"{call.path}?{call.query}"] if call.query else [])
-    try:
-        key = _public_key(key_b64)
-    except KeyFormatError as exc:
-        raise _fail(
-            KeyNotFound(diagnosis=f"the registered key is unusable: {exc}"), call, "key"
-        ) from exc
     for path in paths:
         message = canonical_message(
             method=call.method, path=path, client_id=client_id, time=request_time, body=call.body
@@ -127,6 +120,8 @@ def _check_signature(
     expected = canonical_message(
         method=call.method, path=call.path, client_id=client_id, time=request_time, body=call.body
     )
+    with db.read() as session:
+        differs = _what_differs(session, call, client_id, request_time, parsed)
     raise _fail(
         InvalidSignature(
             diagnosis=f"RSA-SHA256 check failed with key version {parsed.key_version} of {client_id}"
@@ -135,7 +130,7 @@ def _check_signature(
         "signature",
         verified_string=expected.decode("utf-8", errors="replace"),
         key_version=parsed.key_version,
-        differs=_what_differs(session, call, client_id, request_time, parsed),
+        differs=differs,
     )
 
 

@@ -118,7 +118,7 @@ async def received_call(request: Request) -> GatewayCall:
             await asyncio.sleep(fault.ms / 1000)
         elif fault.kind in ("http_status", "no_response"):
             raise TransportFault(fault)
-    await run_in_threadpool(authenticate, rt.db, call)
+    await run_in_threadpool(authenticate, rt.db, rt.directory, call)
     scenario = (
         forced
         if isinstance(forced, Scenario)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel import Session
-
 from ..errors import AccessDenied
-from .models import AgentToken, Application
+from .directory import AppInfo, Directory
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +16,7 @@ class Merchant:
     agent_token: str | None = None
 
 
-def acting_merchant(session: Session, app: Application, agent_token: str) -> Merchant:
+def acting_merchant(directory: Directory, app: AppInfo, agent_token: str) -> Merchant:
     """Apply the ``Agent-Token`` rules; an empty header counts as absent (spec §8 item 5)."""
     token = agent_token.strip()
     if app.role != "ISV":
@@ -27,9 +25,9 @@ def acting_merchant(session: Session, app: Application, agent_token: str) -> Mer
         return Merchant(app.client_id, app.customer_id, app.test_currency)
     if not token:
         raise AccessDenied(diagnosis="an ISV application must send the Agent-Token of a merchant")
-    row = session.get(AgentToken, token)
+    row = directory.agent_token(token)
     if row is None or row.isv_client_id != app.client_id:
         raise AccessDenied(diagnosis="the Agent-Token was not issued to this ISV application")
-    if row.revoked_at is not None:
+    if row.revoked:
         raise AccessDenied(diagnosis="the Agent-Token has been revoked")
     return Merchant(app.client_id, row.merchant_customer_id, app.test_currency, token)

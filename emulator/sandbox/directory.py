@@ -1,0 +1,106 @@
+"""A short-lived in-memory view of applications, merchant keys and agent tokens.
+
+Every gateway call needs them; reading them from the database each time costs more than the
+rest of an inquiry. Entries live ``ttl`` seconds (so several processes sharing a database see
+each other's changes within that) and are dropped at once by ``invalidate()`` when this process
+changes them (key upload, token issue/revoke, reset).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from ..signing import KeyFormatError, load_public_key
+from ..storage import Database
+from .models import AgentToken, Application, MerchantKey
+
+T = TypeVar("T")
+_MISSING = object()
+
+
+@dataclass(frozen=True, slots=True)
+class AppInfo:
+    client_id: str
+    role: str
+    customer_id: str
+    test_currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    token: str
+    isv_client_id: str
+    merchant_customer_id: str
+    revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    b64: str
+    key: rsa.RSAPublicKey | None  # None: the stored key is unusable
+
+
+class Directory:
+    def __init__(self, db: Database, *, ttl: float = 1.0) -> None:
+        self._db = db
+        self._ttl = ttl
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, ...], tuple[float, object]] = {}
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def _cached(self, key: tuple[str, ...], load: Callable[[], T]) -> T:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._entries.get(key)
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]  # type: ignore[return-value]
+        value = load()
+        with self._lock:
+            self._entries[key] = (now, value)
+        return value
+
+    def application(self, client_id: str) -> AppInfo | None:
+        def load() -> AppInfo | None:
+            with self._db.read() as session:
+                row = session.get(Application, client_id)
+            return (
+                AppInfo(row.client_id, row.role, row.customer_id, row.test_currency)
+                if row
+                else None
+            )
+
+        return self._cached(("app", client_id), load)
+
+    def public_key(self, client_id: str, key_version: str) -> KeyInfo | None:
+        def load() -> KeyInfo | None:
+            with self._db.read() as session:
+                row = session.get(MerchantKey, (client_id, key_version))
+            if row is None:
+                return None
+            try:
+                return KeyInfo(row.public_key, load_public_key(row.public_key))
+            except KeyFormatError:
+                return KeyInfo(row.public_key, None)
+
+        return self._cached(("key", client_id, key_version), load)
+
+    def agent_token(self, token: str) -> TokenInfo | None:
+        def load() -> TokenInfo | None:
+            with self._db.read() as session:
+                row = session.get(AgentToken, token)
+            if row is None:
+                return None
+            return TokenInfo(
+                row.token, row.isv_client_id, row.merchant_customer_id, row.revoked_at is not None
+            )
+
+        return self._cached(("token", token), load)
