@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__
 from .control import router as control
-from .errors import ControlError, GatewayError, UnknownException
+from .errors import ControlError
 from .gateway import router as gateway
 from .notifications import router as notifications
 from .payments import api as payments_api
@@ -31,31 +31,36 @@ from .wallet import router as wallet
 log = logging.getLogger("emulator")
 
 
-class AbsoluteFormTargets:
-    """Route ``POST https://host/ams/... HTTP/1.1`` (the Python SDK's request line, spec §8 item 2).
+class GatewayDispatch:
+    """In front of everything: split absolute-form targets, send ``/ams/...`` to the gateway.
 
-    httptools already splits such targets; h11 hands them over whole, so split them here.
+    The Python SDK sends ``POST https://host/ams/... HTTP/1.1`` (spec §8 item 2): httptools
+    splits such targets, h11 hands them over whole, so they are split here too. Gateway paths go
+    to the plain ASGI gateway (the hot path); the rest to FastAPI (control API, wallet pages).
     """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.gateway = gateway.GatewayApp(lambda scope: scope["app"].state.runtime)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not scope["path"].startswith("/"):
-            parts = urlsplit(scope["path"])
-            scope = dict(scope)
-            scope["path"] = parts.path or "/"
-            scope["raw_path"] = (parts.path or "/").encode()
-            if parts.query and not scope.get("query_string"):
-                scope["query_string"] = parts.query.encode()
+        if scope["type"] == "http":
+            if not scope["path"].startswith("/"):
+                parts = urlsplit(scope["path"])
+                scope = dict(scope)
+                scope["path"] = parts.path or "/"
+                scope["raw_path"] = (parts.path or "/").encode()
+                if parts.query and not scope.get("query_string"):
+                    scope["query_string"] = parts.query.encode()
+            if scope["path"].startswith("/ams/"):
+                await self.gateway(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 
 def wire(runtime: Runtime) -> Runtime:
     """Register the gateway operations of every domain on the runtime."""
-    ops = payments_api.operations(runtime.payments, runtime.refunds) + refunds_api.operations(
-        runtime.refunds
-    )
+    ops = payments_api.operations(runtime.payments, runtime.refunds) + refunds_api.operations(runtime.refunds)
     runtime.operations = {op.api: op for op in ops}
     return runtime
 
@@ -94,19 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/_emulator/openapi.json",
         redoc_url=None,
     )
-    app.add_middleware(AbsoluteFormTargets)
-
-    @app.exception_handler(GatewayError)
-    async def _gateway_error(request: Request, exc: GatewayError) -> Response:
-        return gateway.render_error(request, exc)
-
-    @app.exception_handler(gateway.BodyTooLarge)
-    async def _too_large(request: Request, exc: gateway.BodyTooLarge) -> Response:
-        return gateway.render_too_large(request)
-
-    @app.exception_handler(gateway.TransportFault)
-    async def _transport_fault(request: Request, exc: gateway.TransportFault) -> Response:
-        return await gateway.render_transport_fault(request, exc)
+    app.add_middleware(GatewayDispatch)
 
     @app.exception_handler(ControlError)
     async def _control_error(request: Request, exc: ControlError) -> Response:
@@ -114,15 +107,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        # A bug must still not break the SDK's contract on gateway paths: answer U, log loudly.
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        if request.url.path.startswith("/ams/"):
-            return gateway.render_error(
-                request, UnknownException(diagnosis=f"internal error: {exc!r}")
-            )
         return JSONResponse({"error": "internal error; see the emulator's log"}, status_code=500)
 
-    app.include_router(gateway.router)
     app.include_router(control.public)
     app.include_router(control.router)
     app.include_router(reconciliation.router)

@@ -51,9 +51,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {
-        dest: getattr(args, dest)
-        for _, dest, _, _ in _OPTIONS
-        if getattr(args, dest, None) is not None
+        dest: getattr(args, dest) for _, dest, _, _ in _OPTIONS if getattr(args, dest, None) is not None
     }
     return Settings(**overrides)
 

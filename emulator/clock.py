@@ -25,9 +25,7 @@ class ClockState:
 class Clock:
     """Thread-safe virtual clock. ``source`` is the real clock, injectable for tests."""
 
-    def __init__(
-        self, state: ClockState | None = None, *, source: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, state: ClockState | None = None, *, source: Callable[[], float] = time.time) -> None:
         self._source = source
         self._lock = threading.Lock()
         self._state = state or ClockState()
@@ -51,9 +49,7 @@ class Clock:
         with self._lock:
             s = self._state
             if s.frozen_at is not None:
-                self._state = ClockState(
-                    s.offset_seconds + seconds, s.frozen_at + timedelta(seconds=seconds)
-                )
+                self._state = ClockState(s.offset_seconds + seconds, s.frozen_at + timedelta(seconds=seconds))
             else:
                 self._state = ClockState(s.offset_seconds + seconds, None)
             return self._state

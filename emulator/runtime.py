@@ -58,9 +58,7 @@ class Runtime:
 
     def resources(self) -> dict[str, Any]:
         with self.db.read() as session:
-            return sandbox.resources(
-                session, self.definition, self.settings, sftp_host=self.public_host()
-            )
+            return sandbox.resources(session, self.definition, self.settings, sftp_host=self.public_host())
 
     def public_host(self) -> str:
         host = self.settings.host
@@ -117,10 +115,11 @@ def build_runtime(settings: Settings) -> Runtime:
     with db.write() as session:
         if not sandbox.is_seeded(session):
             sandbox.seed(session, definition, now=clock.now())
-    payments = PaymentService(db=db, clock=clock, settings=settings, triggers=definition.triggers)
-    notifier = Notifier(
-        db=db, clock=clock, settings=settings, alipay_key=definition.alipay_private_key
+    directory = Directory(db)
+    payments = PaymentService(
+        db=db, clock=clock, settings=settings, directory=directory, triggers=definition.triggers
     )
+    notifier = Notifier(db=db, clock=clock, settings=settings, alipay_key=definition.alipay_private_key)
     runtime = Runtime(
         settings=settings,
         db=db,
@@ -130,7 +129,7 @@ def build_runtime(settings: Settings) -> Runtime:
         payments=payments,
         refunds=RefundService(db=db, clock=clock, settings=settings),
         notifier=notifier,
-        directory=Directory(db),
+        directory=directory,
     )
     # Payments first: an expiry or completion may queue a notification delivered right after.
     runtime.due_hooks.extend([payments.run_due, notifier.deliver_due])

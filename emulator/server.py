@@ -27,9 +27,7 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _config(
-    app: object, settings: Settings, *, port: int, lifespan: str, **tls: str
-) -> uvicorn.Config:
+def _config(app: object, settings: Settings, *, port: int, lifespan: str, **tls: str) -> uvicorn.Config:
     return uvicorn.Config(
         app,  # type: ignore[arg-type]
         host=settings.host,

@@ -148,9 +148,7 @@ def load_public_key(text: str) -> rsa.RSAPublicKey:
 
 
 def public_key_b64(key: rsa.RSAPublicKey) -> str:
-    der = key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return base64.b64encode(der).decode("ascii")
 
 

@@ -16,10 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event, text, update
+from sqlalchemy import Engine, bindparam, event, insert, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
-from sqlmodel import Field, Session, SQLModel, col, create_engine
+from sqlmodel import Field, Session, SQLModel, create_engine
 
 
 class Counter(SQLModel, table=True):
@@ -29,18 +29,22 @@ class Counter(SQLModel, table=True):
     value: int = 0
 
 
+_COUNTERS = Counter.__table__  # type: ignore[attr-defined]
+_NEXT = (
+    update(_COUNTERS)
+    .where(_COUNTERS.c.name == bindparam("n"))
+    .values(value=_COUNTERS.c.value + 1)
+    .returning(_COUNTERS.c.value)
+)
+
+
 def next_sequence(session: Session, name: str) -> int:
     """Increment and return a named sequence inside the caller's transaction."""
-    row = session.execute(
-        update(Counter)
-        .where(col(Counter.name) == name)
-        .values(value=Counter.value + 1)
-        .returning(col(Counter.value))
-    ).first()
+    conn = session.connection()
+    row = conn.execute(_NEXT, {"n": name}).first()
     if row is not None:
         return int(row[0])
-    session.add(Counter(name=name, value=1))
-    session.flush()
+    conn.execute(insert(_COUNTERS), {"name": name, "value": 1})
     return 1
 
 

@@ -135,9 +135,7 @@ class ControlApiError(Exception):
 
 
 class EmulatorClient:
-    def __init__(
-        self, base_url: str, *, admin_token: str | None = None, timeout: float = 30.0
-    ) -> None:
+    def __init__(self, base_url: str, *, admin_token: str | None = None, timeout: float = 30.0) -> None:
         headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
         self.base_url = base_url.rstrip("/")
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
@@ -190,9 +188,7 @@ class EmulatorClient:
         body: dict[str, str] = {"publicKey": public_key}
         if key_version is not None:
             body["keyVersion"] = key_version
-        result: dict[str, Any] = self._call(
-            "PUT", f"/applications/{client_id}/public-key", json=body
-        )
+        result: dict[str, Any] = self._call("PUT", f"/applications/{client_id}/public-key", json=body)
         return result
 
     # -- clock -----------------------------------------------------------------------------
@@ -336,9 +332,7 @@ class EmulatorClient:
         self, *, client_id: str | None = None, payment_id: str | None = None
     ) -> list[dict[str, Any]]:
         params = {k: v for k, v in {"clientId": client_id, "paymentId": payment_id}.items() if v}
-        found: list[dict[str, Any]] = self._call("GET", "/notifications", params=params)[
-            "notifications"
-        ]
+        found: list[dict[str, Any]] = self._call("GET", "/notifications", params=params)["notifications"]
         return found
 
     def resend_notification(self, notification_id: int) -> dict[str, Any]:
@@ -363,9 +357,7 @@ class EmulatorClient:
             params["customerId"] = customer_id
         if date is not None:
             params["date"] = date
-        files: list[dict[str, Any]] = self._call("GET", "/reconciliation/files", params=params)[
-            "files"
-        ]
+        files: list[dict[str, Any]] = self._call("GET", "/reconciliation/files", params=params)["files"]
         return files
 
     def download(self, path: str) -> bytes:

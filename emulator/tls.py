@@ -61,9 +61,7 @@ def _cert_names(cert: x509.Certificate) -> set[str]:
     }
 
 
-def ensure_tls(
-    data_dir: Path, extra_hostnames: list[str], *, now: datetime | None = None
-) -> TlsFiles:
+def ensure_tls(data_dir: Path, extra_hostnames: list[str], *, now: datetime | None = None) -> TlsFiles:
     """Create the CA once; (re)issue the server certificate when names are missing or it expires."""
     now = now or datetime.now(UTC)  # real time: certificates are checked against real clocks
     folder = data_dir / "tls"
@@ -78,9 +76,7 @@ def ensure_tls(
         ca_key = loaded
     else:
         ca_key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name(
-            [x509.NameAttribute(NameOID.COMMON_NAME, "alipay-emulator local CA (test only)")]
-        )
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "alipay-emulator local CA (test only)")])
         ca_cert = (
             x509.CertificateBuilder()
             .subject_name(name)
@@ -104,9 +100,7 @@ def ensure_tls(
                 ),
                 critical=True,
             )
-            .add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
-            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256())
         )
         _write(ca_key_path, _key_pem(ca_key), private=True)

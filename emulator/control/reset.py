@@ -21,9 +21,7 @@ def reset_application(session: Session, definition: SandboxDefinition, client_id
     Returns how many payments were removed. Keys and ISV tokens go back to their seeded state.
     """
     require_application(session, client_id)
-    payments = session.exec(
-        select(Payment).where(Payment.client_id == client_id).with_for_update()
-    ).all()
+    payments = session.exec(select(Payment).where(Payment.client_id == client_id).with_for_update()).all()
     for p in payments:
         kept = p.amount - p.refunded_amount
         if p.status == PaymentStatus.SUCCESS and p.buyer_login_id and kept > 0:
@@ -38,9 +36,7 @@ def reset_application(session: Session, definition: SandboxDefinition, client_id
     ids = [p.payment_id for p in payments]
     notes = session.exec(select(Notification.id).where(Notification.client_id == client_id)).all()
     if notes:
-        session.execute(
-            delete(DeliveryAttempt).where(col(DeliveryAttempt.notification_id).in_(notes))
-        )
+        session.execute(delete(DeliveryAttempt).where(col(DeliveryAttempt.notification_id).in_(notes)))
         session.execute(delete(Notification).where(col(Notification.id).in_(notes)))
     if ids:
         session.execute(delete(Refund).where(col(Refund.payment_id).in_(ids)))

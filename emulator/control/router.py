@@ -38,9 +38,7 @@ def require_admin(rt: RuntimeDep, authorization: Annotated[str | None, Header()]
         return
     scheme, _, given = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), token):
-        raise ControlError(
-            401, "this control API needs Authorization: Bearer <ALIPAY_EMULATOR_ADMIN_TOKEN>"
-        )
+        raise ControlError(401, "this control API needs Authorization: Bearer <ALIPAY_EMULATOR_ADMIN_TOKEN>")
 
 
 public = APIRouter(prefix=PREFIX, tags=["control"])
@@ -76,9 +74,7 @@ def get_sandbox(rt: RuntimeDep) -> dict[str, Any]:
 
 
 @router.post("/reset")
-def reset(
-    rt: RuntimeDep, client_id: Annotated[str | None, Query(alias="clientId")] = None
-) -> dict[str, Any]:
+def reset(rt: RuntimeDep, client_id: Annotated[str | None, Query(alias="clientId")] = None) -> dict[str, Any]:
     rt.reset(client_id=client_id)
     return {"status": "reset", "clientId": client_id, "now": iso(rt.clock.now())}
 
@@ -89,9 +85,7 @@ class PaymentCodeOut(CamelModel):
     buyer: str
 
 
-@router.post(
-    "/buyers/{login_id}/payment-codes", response_model=PaymentCodeOut, response_model_by_alias=True
-)
+@router.post("/buyers/{login_id}/payment-codes", response_model=PaymentCodeOut, response_model_by_alias=True)
 def new_payment_code(login_id: str, rt: RuntimeDep) -> PaymentCodeOut:
     with rt.db.write() as session:
         code = issue_payment_code(
@@ -208,9 +202,7 @@ def authorize_isv(isv_client_id: str, body: AuthorizationIn, rt: RuntimeDep) -> 
 def list_authorizations(isv_client_id: str, rt: RuntimeDep) -> dict[str, Any]:
     with rt.db.read() as session:
         sandbox.require_application(session, isv_client_id)
-        return {
-            "authorizations": [_token_view(t) for t in sandbox.agent_tokens(session, isv_client_id)]
-        }
+        return {"authorizations": [_token_view(t) for t in sandbox.agent_tokens(session, isv_client_id)]}
 
 
 @router.delete("/agent-tokens/{token}")

@@ -155,18 +155,14 @@ class Simulations:
         with self._lock:
             return list(self._faults)
 
-    def clear(
-        self, *, client_id: str | None = None, scenarios: bool = True, faults: bool = True
-    ) -> None:
+    def clear(self, *, client_id: str | None = None, scenarios: bool = True, faults: bool = True) -> None:
         with self._lock:
             if scenarios:
                 self._scenarios = [
                     s for s in self._scenarios if client_id is not None and s.client_id != client_id
                 ]
             if faults:
-                self._faults = [
-                    f for f in self._faults if client_id is not None and f.client_id != client_id
-                ]
+                self._faults = [f for f in self._faults if client_id is not None and f.client_id != client_id]
 
 
 def make_scenario(
@@ -181,9 +177,7 @@ def make_scenario(
 ) -> Scenario:
     _check_api(api)
     if result_code not in CATALOGUE and result_status is None:
-        raise SimulationError(
-            f"{result_code} is not a documented result code: give resultStatus too"
-        )
+        raise SimulationError(f"{result_code} is not a documented result code: give resultStatus too")
     status = result_status or status_of(result_code)
     if status not in ("S", "F", "U"):
         raise SimulationError("resultStatus must be S, F or U")

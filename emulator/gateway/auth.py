@@ -53,9 +53,7 @@ def _public_key(b64: str) -> rsa.RSAPublicKey:
     return load_public_key(b64)
 
 
-def _fail(
-    error: GatewayError, call: GatewayCall, check: str, **details: str | None
-) -> GatewayError:
+def _fail(error: GatewayError, call: GatewayCall, check: str, **details: str | None) -> GatewayError:
     call.diagnosis = Diagnosis(check=check, message=error.diagnosis, **details)
     return error
 
@@ -68,9 +66,7 @@ def authenticate(db: Database, directory: Directory, call: GatewayCall) -> Merch
         raise _fail(ParamIllegal("client-id", "header is required"), call, "client")
     app = directory.application(client_id)
     if app is None:
-        raise _fail(
-            ClientInvalid(diagnosis=f"no application has client ID {client_id!r}"), call, "client"
-        )
+        raise _fail(ClientInvalid(diagnosis=f"no application has client ID {client_id!r}"), call, "client")
     raw_sig = headers.get("signature", "").strip()
     if not raw_sig:
         raise _fail(ParamIllegal("signature", "header is required"), call, "signature")
@@ -84,9 +80,7 @@ def authenticate(db: Database, directory: Directory, call: GatewayCall) -> Merch
     key = directory.public_key(client_id, parsed.key_version)
     if key is None:
         raise _fail(
-            KeyNotFound(
-                diagnosis=f"no merchant public key version {parsed.key_version} for {client_id}"
-            ),
+            KeyNotFound(diagnosis=f"no merchant public key version {parsed.key_version} for {client_id}"),
             call,
             "key",
             key_version=parsed.key_version,
@@ -164,9 +158,7 @@ def _what_differs(
         except KeyFormatError:
             continue
         for text, path, time, body in variants:
-            msg = canonical_message(
-                method=call.method, path=path, client_id=client_id, time=time, body=body
-            )
+            msg = canonical_message(method=call.method, path=path, client_id=client_id, time=time, body=body)
             try:
                 verify(msg, parsed.signature, key)
             except SignatureMismatch:

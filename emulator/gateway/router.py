@@ -1,20 +1,25 @@
-"""HTTP side of the gateway: one route for every ``/ams/...`` path, one renderer for every answer.
+"""HTTP side of the gateway: a plain ASGI app for every ``/ams/...`` path, one renderer for every answer.
 
 Every answer is HTTP 200 with a signed JSON body (spec §1.1, §2.5, Appendix D), errors included,
-except an oversized body (413) and the deliberate ``unsigned_auth_errors`` setting (§9 U2).
+except an oversized body (413), deliberate transport faults, and the ``unsigned_auth_errors``
+setting (§9 U2). The gateway bypasses FastAPI's routing and dependency machinery: it is the hot
+path, and the whole synchronous part of a call (authenticate, dispatch, sign) runs in one worker
+thread hop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import time
-from typing import Annotated, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from ..clock import iso
 from ..control.simulation import Fault, Scenario, SimulationError, parse_header
@@ -26,6 +31,7 @@ from ..errors import (
     MethodNotSupported,
     NoInterfaceDef,
     ParamIllegal,
+    UnknownException,
 )
 from ..journal import Diagnosis, JournalEntry
 from ..runtime import Runtime
@@ -35,207 +41,205 @@ from .auth import GatewayCall, authenticate
 from .operations import Reply, api_of
 from .wire import parse_body, validate
 
-router = APIRouter(include_in_schema=False)
+log = logging.getLogger("emulator")
 
 DIAGNOSIS_HEADER = "x-emulator-diagnosis"
 # Test-only: selects a scenario or fault for this one call (the SDKs can send extra headers).
 SCENARIO_HEADER = "x-emulator-scenario"
-_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 # The PHP SDK scans every header line for these words (Appendix D): keep them out.
 _FORBIDDEN = re.compile(r"signature|response-time", re.IGNORECASE)
+_JSON = b"application/json; charset=UTF-8"
 
 
 class BodyTooLarge(Exception):
     pass
 
 
-class TransportFault(Exception):
-    """A fault that answers at the transport level (an HTTP status, or nothing at all)."""
-
-    def __init__(self, fault: Fault) -> None:
-        super().__init__(fault.kind)
-        self.fault = fault
-
-
-def runtime_of(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+@dataclass(frozen=True, slots=True)
+class Withheld:
+    """No answer: hold the connection ``hold`` seconds (default: past client timeouts), close it."""
+
+    body: dict[str, Any]
+    hold: float | None = None
+
+
+class GatewayApp:
+    """The ASGI app serving ``/ams/...``; ``runtime`` gives the process's ``Runtime``."""
+
+    def __init__(self, runtime: Callable[[Scope], Runtime]) -> None:
+        self._runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rt = self._runtime(scope)
+        raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
+        # Header names are case-insensitive (spec §8 item 5); the first of duplicates wins.
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in reversed(raw_headers)}
+        call = GatewayCall(
+            method=scope["method"],
+            path=scope["path"],
+            query=scope.get("query_string", b"").decode("latin-1"),
+            headers=headers,
+            started=time.perf_counter(),
+        )
+        call.client_id = headers.get("client-id", "")
+        content_types = [v.decode("latin-1") for k, v in raw_headers if k.lower() == b"content-type"]
+        try:
+            outcome = await self._handle(rt, call, content_types, receive)
+        except BodyTooLarge:
+            outcome = too_large(rt)
+        if isinstance(outcome, Withheld):
+            await withhold(scope, rt, call, outcome)
+            outcome = Answer(504, [], b"")  # only reached without `alipay-emulator serve`
+        out_headers = [*outcome.headers, (b"content-length", str(len(outcome.body)).encode())]
+        await send({"type": "http.response.start", "status": outcome.status, "headers": out_headers})
+        await send({"type": "http.response.body", "body": outcome.body})
+
+    async def _handle(
+        self, rt: Runtime, call: GatewayCall, content_types: list[str], receive: Receive
+    ) -> Answer | Withheld:
+        forced: Scenario | Fault | None = None
+        try:
+            call.api = api_of(call.path)
+            if call.api is None or call.api not in rt.operations:
+                raise NoInterfaceDef(diagnosis=f"no gateway API at {call.path}")
+            if call.method != "POST":
+                raise MethodNotSupported(diagnosis=f"{call.method} is not POST")
+            # The Go SDK sends two Content-Type lines (spec §2.1): one JSON type is enough.
+            if content_types and not any("json" in ct.lower() for ct in content_types):
+                raise MediaTypeNotAcceptable(diagnosis=f"content type {content_types[0]!r} is not JSON")
+            call.body = await read_body(receive, call.headers, rt.settings.max_body_bytes)
+            now = rt.clock.now()
+            if header := call.headers.get(SCENARIO_HEADER):
+                try:
+                    forced = parse_header(header, now=now)
+                except SimulationError as exc:
+                    raise ParamIllegal(SCENARIO_HEADER, str(exc)) from exc
+            name = rt.operations[call.api].name
+            fault = (
+                forced
+                if isinstance(forced, Fault)
+                else rt.simulations.take_fault(api=name, client_id=call.client_id, now=now)
+            )
+        except GatewayError as error:
+            return await run_in_threadpool(render_error, rt, call, error)
+        if fault is not None:
+            call.fault = fault
+            call.diagnosis = Diagnosis(check="transport", message=f"injected fault {fault.kind}")
+            if fault.kind == "latency":
+                await asyncio.sleep(fault.ms / 1000)
+            elif fault.kind == "http_status":
+                _journal(rt, call, {}, note=f"injected HTTP {fault.status}")
+                body = json.dumps({"error": f"injected fault: HTTP {fault.status}"}).encode()
+                return Answer(fault.status, [(b"content-type", _JSON)], body)
+            elif fault.kind == "no_response":
+                return Withheld({})
+        scenario = forced if isinstance(forced, Scenario) else None
+        return await run_in_threadpool(process, rt, call, scenario)
+
+
+def process(rt: Runtime, call: GatewayCall, forced: Scenario | None) -> Answer | Withheld:
+    """The synchronous part of a call: authenticate, scenario, dispatch, sign."""
+    try:
+        merchant = authenticate(rt.db, rt.directory, call)
+        assert call.api is not None
+        operation = rt.operations[call.api]
+        scenario = forced or rt.simulations.take_scenario(
+            api=operation.name, client_id=call.client_id, now=rt.clock.now()
+        )
+        if scenario is not None:
+            raise ForcedResult(scenario.result_code, scenario.result_status)
+        model = validate(operation.request_model, parse_body(call.body))
+        out = operation.handle(merchant, model)
+        reply = out if isinstance(out, Reply) else Reply(out)
+    except GatewayError as error:
+        return render_error(rt, call, error)
+    except Exception as exc:
+        # A bug must still not break the SDKs' contract: answer U (retry/inquire), log loudly.
+        log.exception("unexpected error on %s %s", call.method, call.path)
+        return render_error(rt, call, UnknownException(diagnosis=f"internal error: {exc!r}"))
+    if call.fault is not None and call.fault.kind == "drop_after_commit":
+        return Withheld(reply.body, hold=0)
+    if reply.drop:
+        return Withheld(reply.body)
+    return render(rt, call, reply.body)
+
+
+async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge()
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge()
         chunks.append(chunk)
+        more = message.get("more_body", False)
     return b"".join(chunks)
 
 
-async def received_call(request: Request) -> GatewayCall:
-    """Route, method and media-type checks, then authentication (in a worker thread)."""
-    rt = runtime_of(request)
-    call = GatewayCall(
-        method=request.method,
-        path=request.url.path,
-        query=request.url.query,
-        # Header names are case-insensitive (spec §8 item 5); the first of duplicates wins.
-        headers={k.lower(): v for k, v in reversed(request.headers.items())},
-        started=time.perf_counter(),
-    )
-    call.client_id = call.headers.get("client-id", "")
-    request.state.gateway_call = call
-    call.api = api_of(call.path)
-    if call.api is None or call.api not in rt.operations:
-        raise NoInterfaceDef(diagnosis=f"no gateway API at {call.path}")
-    if call.method != "POST":
-        raise MethodNotSupported(diagnosis=f"{call.method} is not POST")
-    content_types = request.headers.getlist("content-type")
-    # The Go SDK sends two Content-Type lines (spec §2.1): one JSON type among them is enough.
-    if content_types and not any("json" in ct.lower() for ct in content_types):
-        raise MediaTypeNotAcceptable(diagnosis=f"content type {content_types[0]!r} is not JSON")
-    call.body = await _read_body(request, rt.settings.max_body_bytes)
-    name = rt.operations[call.api].name
-    now = rt.clock.now()
-    forced: Scenario | Fault | None = None
-    if header := request.headers.get(SCENARIO_HEADER):
-        try:
-            forced = parse_header(header, now=now)
-        except SimulationError as exc:
-            raise ParamIllegal(SCENARIO_HEADER, str(exc)) from exc
-    fault = (
-        forced
-        if isinstance(forced, Fault)
-        else rt.simulations.take_fault(api=name, client_id=call.client_id, now=now)
-    )
-    if fault is not None:
-        call.fault = fault
-        if fault.kind == "latency":
-            await asyncio.sleep(fault.ms / 1000)
-        elif fault.kind in ("http_status", "no_response"):
-            raise TransportFault(fault)
-    await run_in_threadpool(authenticate, rt.db, rt.directory, call)
-    scenario = (
-        forced
-        if isinstance(forced, Scenario)
-        else rt.simulations.take_scenario(api=name, client_id=call.client_id, now=now)
-    )
-    if scenario is not None:
-        raise ForcedResult(scenario.result_code, scenario.result_status)
-    return call
-
-
-@router.api_route("/ams/{rest:path}", methods=_METHODS)
-async def gateway_call(
-    request: Request, call: Annotated[GatewayCall, Depends(received_call)]
-) -> Response:
-    rt = runtime_of(request)
-    reply = await run_in_threadpool(_dispatch, rt, call)
-    if call.fault is not None and call.fault.kind == "drop_after_commit":
-        return await drop(request, rt, call, reply.body, hold=0)
-    if reply.drop:
-        return await drop(request, rt, call, reply.body)
-    return render(rt, call, reply.body)
-
-
-def _dispatch(rt: Runtime, call: GatewayCall) -> Reply:
-    assert call.api is not None and call.merchant is not None
-    operation = rt.operations[call.api]
-    model = validate(operation.request_model, parse_body(call.body))
-    out = operation.handle(call.merchant, model)
-    return out if isinstance(out, Reply) else Reply(out)
-
-
-async def drop(
-    request: Request,
-    rt: Runtime,
-    call: GatewayCall,
-    body: dict[str, Any],
-    *,
-    hold: float | None = None,
-) -> Response:
-    """Hold the connection (past the client's timeout by default), then close it unanswered."""
-    seconds = rt.settings.no_response_seconds if hold is None else hold
+async def withhold(scope: Scope, rt: Runtime, call: GatewayCall, withheld: Withheld) -> None:
+    """Hold the connection, then close it without an answer (trigger 9902, faults)."""
+    seconds = rt.settings.no_response_seconds if withheld.hold is None else withheld.hold
     call.diagnosis = call.diagnosis or Diagnosis(
         check="transport", message="the answer was withheld and the connection closed (deliberate)"
     )
-    _journal(
-        rt,
-        call,
-        body.get("result", {}),
-        note=f"no answer: connection held {seconds:g} s, then closed",
-    )
+    note = f"no answer: connection held {seconds:g} s, then closed"
+    _journal(rt, call, withheld.body.get("result", {}), note=note)
     await asyncio.sleep(seconds)
-    close = drop_capability(request.scope)
+    close = drop_capability(scope)
     if close is not None:
         close()
-    # Only reached for an app not run by `alipay-emulator serve` (no drop capability).
-    return Response(status_code=504)
 
 
-def render(
-    rt: Runtime, call: GatewayCall, payload: dict[str, Any], *, signed: bool = True
-) -> Response:
+def render(rt: Runtime, call: GatewayCall, payload: dict[str, Any], *, signed: bool = True) -> Answer:
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    response_time = iso(rt.clock.now())
-    headers = {"content-type": "application/json; charset=UTF-8", "client-id": call.client_id}
+    client_id = call.client_id
+    headers = [
+        (b"content-type", _JSON),
+        (b"client-id", client_id.encode("latin-1", errors="replace")),
+    ]
     if signed:
+        response_time = iso(rt.clock.now())
         message = canonical_message(
-            method="POST", path=call.path, client_id=call.client_id, time=response_time, body=body
+            method="POST", path=call.path, client_id=client_id, time=response_time, body=body
         )
-        headers["response-time"] = response_time
-        headers["signature"] = signature_header(sign(message, rt.alipay_key))
+        headers.append((b"response-time", response_time.encode()))
+        headers.append((b"signature", signature_header(sign(message, rt.alipay_key)).encode()))
     result = payload.get("result", {})
     entry_id = _journal(rt, call, result)
     if call.diagnosis is not None:
-        headers[DIAGNOSIS_HEADER] = _header_safe(
+        text = (
             f"{result.get('resultCode')} at the {call.diagnosis.check} check: "
             f"{call.diagnosis.message} (details: GET /_emulator/requests/{entry_id})"
         )
-    return Response(content=body, status_code=200, headers=headers)
+        headers.append((DIAGNOSIS_HEADER.encode(), _header_safe(text).encode()))
+    return Answer(200, headers, body)
 
 
-def render_error(request: Request, error: GatewayError) -> Response:
-    rt = runtime_of(request)
-    call: GatewayCall | None = getattr(request.state, "gateway_call", None)
-    if call is None:
-        call = GatewayCall(
-            method=request.method,
-            path=request.url.path,
-            query=request.url.query,
-            headers={k.lower(): v for k, v in request.headers.items()},
-            started=time.perf_counter(),
-        )
-        call.client_id = call.headers.get("client-id", "")
-    if call.diagnosis is None:
-        call.diagnosis = Diagnosis(check=_check_of(error), message=error.diagnosis)
+def render_error(rt: Runtime, call: GatewayCall, error: GatewayError) -> Answer:
     if isinstance(error, ForcedResult):
         call.diagnosis = Diagnosis(check="scenario", message="forced by error-scenario simulation")
+    elif call.diagnosis is None or call.diagnosis.check == "transport":
+        call.diagnosis = Diagnosis(check=_check_of(error), message=error.diagnosis)
     signed = not (isinstance(error, AuthError) and rt.settings.unsigned_auth_errors)
     return render(rt, call, {"result": error.result()}, signed=signed)
 
 
-async def render_transport_fault(request: Request, exc: TransportFault) -> Response:
-    rt = runtime_of(request)
-    call: GatewayCall = request.state.gateway_call
-    fault = exc.fault
-    call.diagnosis = Diagnosis(check="transport", message=f"injected fault {fault.kind}")
-    if fault.kind == "http_status":
-        _journal(rt, call, {}, note=f"injected HTTP {fault.status}")
-        return Response(
-            content=json.dumps({"error": f"injected fault: HTTP {fault.status}"}).encode(),
-            status_code=fault.status,
-            headers={"content-type": "application/json; charset=UTF-8"},
-        )
-    return await drop(request, rt, call, {})
-
-
-def render_too_large(request: Request) -> Response:
-    rt = runtime_of(request)
+def too_large(rt: Runtime) -> Answer:
     body = {
         "result": {
             "resultCode": "PARAM_ILLEGAL",
@@ -243,11 +247,8 @@ def render_too_large(request: Request) -> Response:
             "resultMessage": f"The request body exceeds {rt.settings.max_body_bytes} bytes.",
         }
     }
-    return Response(
-        content=json.dumps(body).encode(),
-        status_code=413,
-        headers={"content-type": "application/json; charset=UTF-8", "connection": "close"},
-    )
+    headers = [(b"content-type", _JSON), (b"connection", b"close")]
+    return Answer(413, headers, json.dumps(body).encode())
 
 
 def _check_of(error: GatewayError) -> str:
@@ -260,18 +261,13 @@ def _check_of(error: GatewayError) -> str:
 
 
 def _header_safe(text: str) -> str:
-    text = _FORBIDDEN.sub(
-        lambda m: "sig" if m.group(0).lower() == "signature" else "resp time", text
-    )
-    return (
-        text.encode("ascii", errors="replace").decode("ascii").replace("\r", " ").replace("\n", " ")
-    )
+    text = _FORBIDDEN.sub(lambda m: "sig" if m.group(0).lower() == "signature" else "resp time", text)
+    return text.encode("ascii", errors="replace").decode("ascii").replace("\r", " ").replace("\n", " ")
 
 
-def _journal(
-    rt: Runtime, call: GatewayCall, result: dict[str, Any], *, note: str | None = None
-) -> int:
-    body_text = call.body[: 64 * 1024].decode("utf-8", errors="replace")
+def _journal(rt: Runtime, call: GatewayCall, result: dict[str, Any], *, note: str | None = None) -> int:
+    if not rt.journal.enabled:
+        return 0
     return rt.journal.record(
         JournalEntry(
             id=0,
@@ -280,7 +276,7 @@ def _journal(
             method=call.method,
             path=call.path,
             headers=call.headers,
-            body=body_text,
+            body=call.body[: 64 * 1024].decode("utf-8", errors="replace"),
             result_code=result.get("resultCode"),
             result_status=result.get("resultStatus"),
             latency_ms=(time.perf_counter() - call.started) * 1000,

@@ -33,9 +33,7 @@ class Notification(SQLModel, table=True):
     status: str = Field(default=NotificationStatus.PENDING, max_length=16)
     attempts: int = 0
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    next_attempt_at: datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True))
-    )
+    next_attempt_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     # A worker owns a notification while it delivers it (several processes may share a database).
     lease_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
 

@@ -21,9 +21,7 @@ def list_notifications(
     payment_id: Annotated[str | None, Query(alias="paymentId")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    return {
-        "notifications": rt.notifier.list(client_id=client_id, payment_id=payment_id, limit=limit)
-    }
+    return {"notifications": rt.notifier.list(client_id=client_id, payment_id=payment_id, limit=limit)}
 
 
 @router.post("/{notification_id}/resend")

@@ -78,9 +78,7 @@ def refund_body(r: Refund) -> dict[str, Any]:
     return body
 
 
-def enqueue_payment(
-    session: Session, payment: Payment, *, now: datetime, notify_failures: bool
-) -> None:
+def enqueue_payment(session: Session, payment: Payment, *, now: datetime, notify_failures: bool) -> None:
     """Queue notifyPayment for a payment that just reached a final state, if it has a URL."""
     if not payment.notify_url:
         return
@@ -162,9 +160,7 @@ class Notifier:
         self._http = httpx.Client(
             transport=transport, timeout=settings.notify_timeout_seconds, follow_redirects=False
         )
-        self._pool = ThreadPoolExecutor(
-            max_workers=settings.notify_concurrency, thread_name_prefix="notify"
-        )
+        self._pool = ThreadPoolExecutor(max_workers=settings.notify_concurrency, thread_name_prefix="notify")
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -186,8 +182,7 @@ class Notifier:
                 .where(
                     Notification.status == NotificationStatus.PENDING,
                     col(Notification.next_attempt_at) <= now,
-                    (col(Notification.lease_until).is_(None))
-                    | (col(Notification.lease_until) < now),
+                    (col(Notification.lease_until).is_(None)) | (col(Notification.lease_until) < now),
                 )
                 .order_by(col(Notification.next_attempt_at), col(Notification.id))
                 .limit(64)
@@ -262,9 +257,7 @@ class Notifier:
                     row.next_attempt_at = None
                 else:
                     row.status = NotificationStatus.PENDING
-                    row.next_attempt_at = now + timedelta(
-                        seconds=RETRY_DELAYS_SECONDS[row.attempts]
-                    )
+                    row.next_attempt_at = now + timedelta(seconds=RETRY_DELAYS_SECONDS[row.attempts])
             session.add(row)
             session.flush()
             return attempt

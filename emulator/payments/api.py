@@ -118,9 +118,7 @@ def pay_command(req: PayRequest) -> PayCommand:
     _amount("order.orderAmount", req.order.order_amount)
     scenario = req.payment_factor.in_store_payment_scenario
     if req.payment_method.payment_method_type != "CONNECT_WALLET":
-        raise ParamIllegal(
-            "paymentMethod.paymentMethodType", "must be CONNECT_WALLET for in-store payments"
-        )
+        raise ParamIllegal("paymentMethod.paymentMethodType", "must be CONNECT_WALLET for in-store payments")
     if scenario == "PaymentCode" and not req.payment_method.payment_method_id:
         raise ParamIllegal("paymentMethod.paymentMethodId", "is required for PaymentCode")
     if scenario == "EntryCode" and not (req.order.env and req.order.env.user_agent):
@@ -228,9 +226,7 @@ def inquiry_body(p: Payment, *, closed: bool, transactions: list[dict[str, Any]]
 def operations(payments: PaymentService, refunds: RefundService) -> list[Operation]:
     def pay(merchant: Merchant, req: PayRequest) -> Reply:
         outcome = payments.pay(merchant, pay_command(req))
-        return Reply(
-            pay_body(outcome.payment, answer_code=outcome.answer_code), drop=outcome.drop_connection
-        )
+        return Reply(pay_body(outcome.payment, answer_code=outcome.answer_code), drop=outcome.drop_connection)
 
     def inquiry_payment(merchant: Merchant, req: PaymentLookup) -> dict[str, Any] | Reply:
         p = payments.inquiry_payment(
@@ -254,14 +250,12 @@ def operations(payments: PaymentService, refunds: RefundService) -> list[Operati
                 "transactionRequestId": r.refund_request_id,
                 "transactionTime": iso(r.refund_time or r.created_at),
             }
-            for r in refunds.refunds_of(p.payment_id)
+            for r in (refunds.refunds_of(p.payment_id) if p.refund_count else [])
         ]
         return inquiry_body(p, closed=payments.is_closed(p), transactions=transactions)
 
     def cancel(merchant: Merchant, req: PaymentLookup) -> dict[str, Any]:
-        p = payments.cancel(
-            merchant, payment_id=req.payment_id, payment_request_id=req.payment_request_id
-        )
+        p = payments.cancel(merchant, payment_id=req.payment_id, payment_request_id=req.payment_request_id)
         body: dict[str, Any] = {
             "result": result_of("SUCCESS", "success"),
             "paymentId": p.payment_id,

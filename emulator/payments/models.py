@@ -18,9 +18,7 @@ class PaymentStatus(StrEnum):
 
 # Allowed status edges, declared once and checked in one place (``Payment.move_to``).
 TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
-    PaymentStatus.PROCESSING: frozenset(
-        {PaymentStatus.SUCCESS, PaymentStatus.FAIL, PaymentStatus.CANCELLED}
-    ),
+    PaymentStatus.PROCESSING: frozenset({PaymentStatus.SUCCESS, PaymentStatus.FAIL, PaymentStatus.CANCELLED}),
     PaymentStatus.SUCCESS: frozenset({PaymentStatus.CANCELLED}),
     PaymentStatus.FAIL: frozenset({PaymentStatus.CANCELLED}),
     PaymentStatus.CANCELLED: frozenset(),
@@ -59,6 +57,8 @@ class Payment(SQLModel, table=True):
     cancelled_at: datetime | None = Field(default=None, sa_column=_ts())
     expires_at: datetime | None = Field(default=None, sa_column=_ts())
     refunded_amount: int = 0
+    # Refund attempts of any outcome (inquiry lists them as transactions only when there are any).
+    refund_count: int = 0
     notify_url: str | None = Field(default=None, max_length=2048)
     reference_order_id: str | None = Field(default=None, max_length=64)
     order_description: str | None = Field(default=None, max_length=256)

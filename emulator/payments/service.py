@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -35,9 +36,9 @@ from ..errors import (
 )
 from ..notifications.service import enqueue_payment
 from ..sandbox.access import Merchant
+from ..sandbox.directory import BuyerInfo, Directory
 from ..sandbox.fixtures import Triggers
 from ..sandbox.ledger import InsufficientFunds, buyer_pays, merchant_returns
-from ..sandbox.models import Buyer
 from ..settings import Settings
 from ..storage import Database, next_sequence
 from ..wallet.service import display_customer_id, redeem_payment_code
@@ -85,11 +86,18 @@ class PayOutcome:
 
 class PaymentService:
     def __init__(
-        self, *, db: Database, clock: Clock, settings: Settings, triggers: Triggers | None = None
+        self,
+        *,
+        db: Database,
+        clock: Clock,
+        settings: Settings,
+        directory: Directory,
+        triggers: Triggers | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._settings = settings
+        self._directory = directory
         self._triggers = triggers or Triggers()
 
     # -- pay -------------------------------------------------------------------------------
@@ -142,9 +150,9 @@ class PaymentService:
         )
         trigger = self._triggers.match(amount=cmd.amount, payment_code=cmd.payment_method_id)
         payment.trigger = trigger.action if trigger else None
+        # Inserted when the transaction commits, after the money moved: a concurrent identical
+        # request then fails on the unique constraint and everything it did is rolled back.
         session.add(payment)
-        # Insert first: a concurrent identical request fails here, before touching any money.
-        session.flush()
         if trigger is not None and trigger.result is not None:
             self._finish(session, payment, PaymentStatus.FAIL, trigger.result, now)
             return PayOutcome(payment)
@@ -154,25 +162,25 @@ class PaymentService:
             payment.expires_at = cmd.expires_at or now + timedelta(
                 seconds=self._settings.order_code_ttl_seconds
             )
-            payment.code_value = (
-                f"{self._settings.http_url()}/_emulator/wallet/c/{payment.payment_id}"
-            )
+            payment.code_value = f"{self._settings.http_url()}/_emulator/wallet/c/{payment.payment_id}"
             answer = "UNKNOWN_EXCEPTION" if payment.trigger == "unknown_then_success" else None
             return PayOutcome(payment, answer_code=answer)
         outcome = redeem_payment_code(session, code=cmd.payment_method_id or "", now=now)
-        if outcome.buyer is None:
-            self._finish(session, payment, PaymentStatus.FAIL, outcome.result_code, now)
+        buyer = self._directory.buyer(outcome.buyer_login_id) if outcome.buyer_login_id else None
+        if buyer is None:
+            code = outcome.result_code if outcome.buyer_login_id is None else "USER_NOT_EXIST"
+            self._finish(session, payment, PaymentStatus.FAIL, code, now)
             return PayOutcome(payment)
-        self._attach_buyer(payment, outcome.buyer)
+        self._attach_buyer(payment, buyer)
         if payment.trigger == "unknown_then_success":
             # Answer U now; the payment completes a little later (spec §5 legacy 9901).
             payment.complete_at = now + timedelta(seconds=self._settings.trigger_completion_seconds)
             return PayOutcome(payment, answer_code="UNKNOWN_EXCEPTION")
-        self._charge(session, payment, outcome.buyer, now)
+        self._charge(session, payment, buyer, now)
         return PayOutcome(payment, drop_connection=payment.trigger == "timeout_then_success")
 
     @staticmethod
-    def _attach_buyer(payment: Payment, buyer: Buyer) -> None:
+    def _attach_buyer(payment: Payment, buyer: BuyerInfo) -> None:
         payment.buyer_login_id = buyer.login_id
         payment.psp_customer_id = buyer.psp_customer_id
         payment.display_customer_id = display_customer_id(buyer.login_id)
@@ -181,7 +189,7 @@ class PaymentService:
         self,
         session: Session,
         payment: Payment,
-        buyer: Buyer,
+        buyer: BuyerInfo,
         now: datetime,
         *,
         verified: bool = False,
@@ -220,7 +228,6 @@ class PaymentService:
         payment.verify_by = None
         payment.complete_at = None
         session.add(payment)
-        session.flush()
         enqueue_payment(session, payment, now=now, notify_failures=self._settings.notify_failures)
 
     def _replay(self, existing: Payment, cmd: PayCommand) -> Payment:
@@ -268,9 +275,7 @@ class PaymentService:
             if payment.status == PaymentStatus.CANCELLED:
                 return payment  # cancel is idempotent (spec §4.3, §4.8)
             if payment.refunded_amount > 0:
-                raise OrderStatusInvalid(
-                    "The payment has been refunded and can no longer be cancelled."
-                )
+                raise OrderStatusInvalid("The payment has been refunded and can no longer be cancelled.")
             now = self._clock.now()
             if now > self.cancel_deadline(payment):
                 raise CancelWindowExceed()
@@ -303,7 +308,7 @@ class PaymentService:
     def wallet_scan(self, *, buyer_login_id: str, code_value: str) -> Payment:
         """A buyer scans an order code or opens an entry-code link and pays."""
         with self._db.write() as session:
-            buyer = session.get(Buyer, buyer_login_id)
+            buyer = self._directory.buyer(buyer_login_id)
             if buyer is None:
                 raise ControlError(404, f"no buyer with loginId {buyer_login_id!r}")
             payment = session.exec(
@@ -314,9 +319,7 @@ class PaymentService:
             now = self._clock.now()
             self._expire_if_due(session, payment, now)
             if payment.status != PaymentStatus.PROCESSING:
-                raise ControlError(
-                    409, f"this code can no longer be paid: the payment is {payment.status}"
-                )
+                raise ControlError(409, f"this code can no longer be paid: the payment is {payment.status}")
             if payment.buyer_login_id is not None:
                 raise ControlError(
                     409, "this code was already scanned and waits for the buyer's verification"
@@ -340,14 +343,12 @@ class PaymentService:
             self._run_due_on(session, payment, now)
             if payment.status != PaymentStatus.PROCESSING or payment.verify_by is None:
                 raise ControlError(409, f"nothing to confirm: the payment is {payment.status}")
-            buyer = session.get(Buyer, buyer_login_id)
+            buyer = self._directory.buyer(buyer_login_id)
             assert buyer is not None
             if approve:
                 self._charge(session, payment, buyer, now, verified=True)
             else:
-                self._finish(
-                    session, payment, PaymentStatus.FAIL, "USER_PAYMENT_VERIFICATION_FAILED", now
-                )
+                self._finish(session, payment, PaymentStatus.FAIL, "USER_PAYMENT_VERIFICATION_FAILED", now)
             return payment
 
     def payment_for_code(self, code_value: str) -> Payment | None:
@@ -379,16 +380,14 @@ class PaymentService:
         if payment.status != PaymentStatus.PROCESSING:
             return
         if payment.complete_at is not None and as_utc(payment.complete_at) <= now:
-            buyer = session.get(Buyer, payment.buyer_login_id or "")
+            buyer = self._directory.buyer(payment.buyer_login_id or "")
             if buyer is None:
                 self._finish(session, payment, PaymentStatus.FAIL, "USER_NOT_EXIST", now)
             else:
                 payment.complete_at = None
                 self._charge(session, payment, buyer, now)
         elif payment.verify_by is not None and as_utc(payment.verify_by) <= now:
-            self._finish(
-                session, payment, PaymentStatus.FAIL, "USER_PAYMENT_VERIFICATION_FAILED", now
-            )
+            self._finish(session, payment, PaymentStatus.FAIL, "USER_PAYMENT_VERIFICATION_FAILED", now)
         else:
             self._expire_if_due(session, payment, now)
 
@@ -399,20 +398,17 @@ class PaymentService:
             and payment.expires_at is not None
             and as_utc(payment.expires_at) <= now
         ):
-            self._finish(
-                session, payment, PaymentStatus.FAIL, "ORDER_IS_CLOSED", as_utc(payment.expires_at)
-            )
+            self._finish(session, payment, PaymentStatus.FAIL, "ORDER_IS_CLOSED", as_utc(payment.expires_at))
 
     # -- lookups ---------------------------------------------------------------------------
 
     @staticmethod
     def _by_request_id(session: Session, merchant: Merchant, request_id: str) -> Payment | None:
-        return session.exec(
-            select(Payment).where(
-                Payment.merchant_customer_id == merchant.customer_id,
-                Payment.payment_request_id == request_id,
-            )
-        ).first()
+        params = {"m": merchant.customer_id, "r": request_id}
+        # A plain column probe first: a first-time pay (the common case) loads no entity.
+        if session.connection().execute(_EXISTS, params).first() is None:
+            return None
+        return session.execute(_BY_REQUEST, params).scalars().first()
 
     @staticmethod
     def _find(
@@ -424,13 +420,25 @@ class PaymentService:
         lock: bool = False,
     ) -> Payment | None:
         # paymentId wins when both are given (spec §3.5, §3.6).
-        query = select(Payment).where(Payment.merchant_customer_id == merchant.customer_id)
         if payment_id:
-            query = query.where(Payment.payment_id == payment_id)
+            stmt, params = _BY_ID, {"m": merchant.customer_id, "p": payment_id}
         elif payment_request_id:
-            query = query.where(Payment.payment_request_id == payment_request_id)
+            stmt, params = _BY_REQUEST, {"m": merchant.customer_id, "r": payment_request_id}
         else:
             return None
         if lock:
-            query = query.with_for_update()
-        return session.exec(query).first()
+            stmt = stmt.with_for_update()
+        return session.execute(stmt, params).scalars().first()
+
+
+# Built once (bind parameters, cached SQL): these run on every pay and inquiry.
+_PAYMENTS = Payment.__table__  # type: ignore[attr-defined]
+_EXISTS = select(_PAYMENTS.c.payment_id).where(
+    _PAYMENTS.c.merchant_customer_id == bindparam("m"), _PAYMENTS.c.payment_request_id == bindparam("r")
+)
+_BY_ID = select(Payment).where(
+    col(Payment.merchant_customer_id) == bindparam("m"), col(Payment.payment_id) == bindparam("p")
+)
+_BY_REQUEST = select(Payment).where(
+    col(Payment.merchant_customer_id) == bindparam("m"), col(Payment.payment_request_id) == bindparam("r")
+)

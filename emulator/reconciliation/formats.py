@@ -69,9 +69,7 @@ SETTLEMENT_ITEMS = "settlementItems"
 SETTLEMENT_SUMMARY = "settlementSummary"
 
 _CUSTOMER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_FILE_NAME = re.compile(
-    r"^(?P<type>transactionItems|settlementItems|settlementSummary)_[A-Za-z0-9_]+\.csv$"
-)
+_FILE_NAME = re.compile(r"^(?P<type>transactionItems|settlementItems|settlementSummary)_[A-Za-z0-9_]+\.csv$")
 
 
 def ymd(day: date) -> str:

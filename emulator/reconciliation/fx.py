@@ -40,15 +40,11 @@ def parse_quotes(spec: str) -> dict[tuple[str, str], Quote]:
         pair, sep, price_text = item.partition("=")
         match = _PAIR.match(pair.strip())
         if not sep or match is None:
-            raise QuoteError(
-                f"ALIPAY_EMULATOR_RECONCILIATION_FX_QUOTES: {item!r} is not BASE/QUOTE=price"
-            )
+            raise QuoteError(f"ALIPAY_EMULATOR_RECONCILIATION_FX_QUOTES: {item!r} is not BASE/QUOTE=price")
         base, quote = match.groups()
         for ccy in (base, quote):
             if ccy not in MINOR_UNITS:
-                raise QuoteError(
-                    f"ALIPAY_EMULATOR_RECONCILIATION_FX_QUOTES: unknown currency {ccy}"
-                )
+                raise QuoteError(f"ALIPAY_EMULATOR_RECONCILIATION_FX_QUOTES: unknown currency {ccy}")
         try:
             price = Decimal(price_text.strip())
         except InvalidOperation as exc:

@@ -111,9 +111,7 @@ def transactions(
             r.c.amount,
             func.coalesce(a.c.settlement_currency, r.c.currency),
         )
-        .select_from(
-            r.join(p, p.c.payment_id == r.c.payment_id).outerjoin(a, a.c.client_id == r.c.client_id)
-        )
+        .select_from(r.join(p, p.c.payment_id == r.c.payment_id).outerjoin(a, a.c.client_id == r.c.client_id))
         .where(r.c.status == "SUCCESS", r.c.refund_time >= start, r.c.refund_time < end)
     )
     if customers is not None:

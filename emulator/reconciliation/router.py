@@ -64,7 +64,5 @@ def download(path: str, svc: ServiceDep) -> FileResponse:
     try:
         found = svc.file_path(path)
     except FileNotFoundError as exc:
-        raise ControlError(
-            404, f"no report {path!r} (see GET {PREFIX}/reconciliation/files)"
-        ) from exc
+        raise ControlError(404, f"no report {path!r} (see GET {PREFIX}/reconciliation/files)") from exc
     return FileResponse(found, media_type="text/csv; charset=utf-8", filename=found.name)

@@ -231,9 +231,7 @@ class ReconciliationService:
                     if kinds & {SETTLEMENT_ITEMS, SETTLEMENT_SUMMARY}:
                         self._settlement(day, [customer])
 
-    def list_files(
-        self, *, customer_id: str | None = None, day: date | None = None
-    ) -> list[ReportFile]:
+    def list_files(self, *, customer_id: str | None = None, day: date | None = None) -> list[ReportFile]:
         """Finished reports on disk (never ``.tmp``), by customer, date and name."""
         with self._lock:
             self._ensure_epoch()
@@ -278,9 +276,7 @@ class ReconciliationService:
     def sftp_account(self, username: str, password: str) -> SftpAccount | None:
         """The account for these credentials (an application's ``sftp`` block), or None."""
         with self._db.read() as session:
-            app = session.exec(
-                sm_select(Application).where(Application.sftp_username == username)
-            ).first()
+            app = session.exec(sm_select(Application).where(Application.sftp_username == username)).first()
             expected = app.sftp_password if app is not None else "\x00" * 16
             # Compare even for unknown users, so timing does not tell which usernames exist.
             if not hmac.compare_digest(expected.encode(), password.encode()) or app is None:
@@ -489,9 +485,7 @@ class ReconciliationService:
         if days is not None:
             start, end = day_window(*days)
             query = transactions(start, end, customers, settled_by=settle_at)
-            for batch in self._batches(
-                ordered(query, settlement=True), settlement, settlement_time
-            ):
+            for batch in self._batches(ordered(query, settlement=True), settlement, settlement_time):
                 written.setdefault(batch.customer_id, []).extend(
                     self._close_batch(batch, settlement, settlement_time)
                 )
@@ -505,9 +499,7 @@ class ReconciliationService:
             self._remove_stale_settlement(customer, settlement, keep)
         return [f for c in sorted(written) for f in written[c]]
 
-    def _batches(
-        self, stmt: Select[Any], settlement: date, settlement_time: str
-    ) -> Iterator[_Batch]:
+    def _batches(self, stmt: Select[Any], settlement: date, settlement_time: str) -> Iterator[_Batch]:
         """Stream the rows into one items file per merchant and settlement currency; yields
         each batch when its last row is written (the caller closes it)."""
         batch: _Batch | None = None
@@ -540,9 +532,7 @@ class ReconciliationService:
         paid_batch = self.calendar.settlement_date(local_day(paid_at))
         return cancelled_at > self.calendar.due_at(paid_batch)
 
-    def _batch_writer(
-        self, customer: str, currency: str, batch_id: str, settlement: date
-    ) -> ReportWriter:
+    def _batch_writer(self, customer: str, currency: str, batch_id: str, settlement: date) -> ReportWriter:
         return ReportWriter(
             formats.day_folder(self._data_dir, customer, settlement)
             / formats.settlement_items_name(currency, batch_id),
@@ -550,9 +540,7 @@ class ReconciliationService:
         )
 
     def _open_batch(self, customer: str, currency: str, settlement: date) -> _Batch:
-        batch_id = settlement_batch_id(
-            customer_id=customer, currency=currency, settlement_date=settlement
-        )
+        batch_id = settlement_batch_id(customer_id=customer, currency=currency, settlement_date=settlement)
         return _Batch(
             customer,
             currency,
@@ -560,9 +548,7 @@ class ReconciliationService:
             self._batch_writer(customer, currency, batch_id, settlement),
         )
 
-    def _settlement_item(
-        self, row: Any, batch: _Batch, conv: Conversion, settlement_time: str
-    ) -> list[str]:
+    def _settlement_item(self, row: Any, batch: _Batch, conv: Conversion, settlement_time: str) -> list[str]:
         (
             customer, _ordinal, kind, txn_id, orig_id, request_id, orig_request_id, ref_txn,
             _description, ref_merchant, ref_store, method, psp_customer, ts, _paid_at, currency,
@@ -587,9 +573,7 @@ class ReconciliationService:
             "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "",
         ]  # fmt: skip
 
-    def _close_batch(
-        self, batch: _Batch, settlement: date, settlement_time: str
-    ) -> list[ReportFile]:
+    def _close_batch(self, batch: _Batch, settlement: date, settlement_time: str) -> list[ReportFile]:
         """Finish the items file, then write the summary that ties out to it."""
         items = self._finish(batch.writer, batch.customer_id, settlement, SETTLEMENT_ITEMS)
         total = _Totals()
@@ -597,9 +581,7 @@ class ReconciliationService:
             total.count += kind_totals.count
             total.settlement += kind_totals.settlement
             total.fee += kind_totals.fee
-        rows = [("TOTAL", total)] + [
-            (k, batch.totals[k]) for k in _SUMMARY_ORDER if k in batch.totals
-        ]
+        rows = [("TOTAL", total)] + [(k, batch.totals[k]) for k in _SUMMARY_ORDER if k in batch.totals]
         path = formats.day_folder(
             self._data_dir, batch.customer_id, settlement
         ) / formats.settlement_summary_name(batch.currency, batch.batch_id)
@@ -630,9 +612,7 @@ class ReconciliationService:
         writer.close()
         return self._finish_closed(writer, customer, day, kind)
 
-    def _finish_closed(
-        self, writer: ReportWriter, customer: str, day: date, kind: str
-    ) -> ReportFile:
+    def _finish_closed(self, writer: ReportWriter, customer: str, day: date, kind: str) -> ReportFile:
         described = self._describe(writer.path, kind)
         return ReportFile(
             path=described.path,

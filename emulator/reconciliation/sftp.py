@@ -78,9 +78,7 @@ def _missing() -> NoReturn:
 class ReportsSftpServer(asyncssh.SFTPServer):
     """A virtual, read-only view of the report tree for one authenticated account."""
 
-    def __init__(
-        self, chan: asyncssh.SSHServerChannel[bytes], *, root: Path, account: SftpAccount
-    ) -> None:
+    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], *, root: Path, account: SftpAccount) -> None:
         super().__init__(chan)
         self._root = root
         self._account = account
@@ -196,9 +194,7 @@ class ReportsSftpServer(asyncssh.SFTPServer):
             _denied("writing")
         return self._open_read(self._virtual(path))
 
-    def open56(
-        self, path: bytes, desired_access: int, flags: int, attrs: asyncssh.SFTPAttrs
-    ) -> object:
+    def open56(self, path: bytes, desired_access: int, flags: int, attrs: asyncssh.SFTPAttrs) -> object:
         if desired_access & _WRITE_ACCESS or (flags & FXF_ACCESS_DISPOSITION) != FXF_OPEN_EXISTING:
             _denied("writing")
         return self._open_read(self._virtual(path))
@@ -264,9 +260,7 @@ class ReportsSftpServer(asyncssh.SFTPServer):
 class _SshServer(asyncssh.SSHServer):
     """Password logins only, checked against the applications' ``sftp`` blocks."""
 
-    def __init__(
-        self, service: ReconciliationService, live: set[asyncssh.SSHServerConnection]
-    ) -> None:
+    def __init__(self, service: ReconciliationService, live: set[asyncssh.SSHServerConnection]) -> None:
         self._service = service
         self._live = live
         self._conn: asyncssh.SSHServerConnection | None = None
@@ -308,9 +302,7 @@ def _sftp_session(
 class SftpDrop:
     """The running SFTP server: its port, and ``stop()`` (listener and open sessions)."""
 
-    def __init__(
-        self, acceptor: asyncssh.SSHAcceptor, live: set[asyncssh.SSHServerConnection]
-    ) -> None:
+    def __init__(self, acceptor: asyncssh.SSHAcceptor, live: set[asyncssh.SSHServerConnection]) -> None:
         self._acceptor = acceptor
         self._live = live
 
@@ -324,9 +316,7 @@ class SftpDrop:
         for conn in connections:
             conn.close()
         if connections:
-            await asyncio.wait(
-                [asyncio.ensure_future(c.wait_closed()) for c in connections], timeout=grace
-            )
+            await asyncio.wait([asyncio.ensure_future(c.wait_closed()) for c in connections], timeout=grace)
         await self._acceptor.wait_closed()
 
 

@@ -49,9 +49,7 @@ def refund_command(req: RefundRequest) -> RefundCommand:
         currency, amount = parse_amount(req.refund_amount.currency, req.refund_amount.value)
     except AmountError as exc:
         raise ParamIllegal(f"refundAmount.{exc.field}", exc.problem) from exc
-    if req.refund_notify_url is not None and not req.refund_notify_url.startswith(
-        ("http://", "https://")
-    ):
+    if req.refund_notify_url is not None and not req.refund_notify_url.startswith(("http://", "https://")):
         raise ParamIllegal("refundNotifyUrl", "must be an http(s) URL")
     return RefundCommand(
         refund_request_id=req.refund_request_id,
@@ -107,9 +105,7 @@ def operations(refunds: RefundService) -> list[Operation]:
 
     def inquiry_refund(merchant: Merchant, req: RefundLookup) -> dict[str, Any]:
         return inquiry_refund_body(
-            refunds.inquiry_refund(
-                merchant, refund_id=req.refund_id, refund_request_id=req.refund_request_id
-            )
+            refunds.inquiry_refund(merchant, refund_id=req.refund_id, refund_request_id=req.refund_request_id)
         )
 
     return [

@@ -67,9 +67,7 @@ class RefundService:
                 raise
             return self._replay(existing, cmd)
 
-    def _create(
-        self, session: Session, payment: Payment, merchant: Merchant, cmd: RefundCommand
-    ) -> Refund:
+    def _create(self, session: Session, payment: Payment, merchant: Merchant, cmd: RefundCommand) -> Refund:
         now = self._clock.now()
         refund = Refund(
             refund_id=ids.refund_id(now, next_sequence(session, "refund")),
@@ -88,6 +86,8 @@ class RefundService:
             notify_url=cmd.notify_url,
         )
         code = self._decide(session, payment, cmd, now)
+        payment.refund_count += 1
+        session.add(payment)
         if code == "SUCCESS":
             refund.status = RefundStatus.SUCCESS
             refund.refund_time = now

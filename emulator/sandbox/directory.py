@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ..signing import KeyFormatError, load_public_key
 from ..storage import Database
-from .models import AgentToken, Application, MerchantKey
+from .models import AgentToken, Application, Buyer, MerchantKey
 
 T = TypeVar("T")
 _MISSING = object()
@@ -38,6 +38,13 @@ class TokenInfo:
     isv_client_id: str
     merchant_customer_id: str
     revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BuyerInfo:
+    login_id: str
+    behaviour: str
+    psp_customer_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +79,7 @@ class Directory:
         def load() -> AppInfo | None:
             with self._db.read() as session:
                 row = session.get(Application, client_id)
-            return (
-                AppInfo(row.client_id, row.role, row.customer_id, row.test_currency)
-                if row
-                else None
-            )
+            return AppInfo(row.client_id, row.role, row.customer_id, row.test_currency) if row else None
 
         return self._cached(("app", client_id), load)
 
@@ -104,3 +107,11 @@ class Directory:
             )
 
         return self._cached(("token", token), load)
+
+    def buyer(self, login_id: str) -> BuyerInfo | None:
+        def load() -> BuyerInfo | None:
+            with self._db.read() as session:
+                row = session.get(Buyer, login_id)
+            return BuyerInfo(row.login_id, row.behaviour, row.psp_customer_id) if row else None
+
+        return self._cached(("buyer", login_id), load)

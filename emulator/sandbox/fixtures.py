@@ -69,9 +69,7 @@ class BuyerSpec(_Strict):
         return v
 
 
-TriggerAction = Literal[
-    "unknown_then_success", "timeout_then_success", "inquiry_unknown", "inquiry_timeout"
-]
+TriggerAction = Literal["unknown_then_success", "timeout_then_success", "inquiry_unknown", "inquiry_timeout"]
 
 
 class TriggerSpec(_Strict):
@@ -88,9 +86,7 @@ class TriggerSpec(_Strict):
             raise ValueError("give exactly one of amount or payment_code")
         if (self.action is None) == (self.result is None):
             raise ValueError("give exactly one of action or result")
-        if self.result is not None and (
-            self.result not in CATALOGUE or status_of(self.result) != "F"
-        ):
+        if self.result is not None and (self.result not in CATALOGUE or status_of(self.result) != "F"):
             raise ValueError(f"result {self.result!r} is not a documented F result code")
         return self
 
@@ -182,9 +178,7 @@ def _load_key(folder: Path, rel: str, *, source: Path, where: str) -> rsa.RSAPri
 def _expand(spec: DefinitionSpec, folder: Path, source: Path) -> SandboxDefinition:
     fake = Faker()
     fake.seed_instance(spec.seed)
-    alipay_key = _load_key(
-        folder, spec.alipay_private_key, source=source, where="alipay_private_key"
-    )
+    alipay_key = _load_key(folder, spec.alipay_private_key, source=source, where="alipay_private_key")
     apps: list[AppSeed] = []
     seen: set[str] = set()
     for i, a in enumerate(spec.applications):
@@ -200,8 +194,7 @@ def _expand(spec: DefinitionSpec, folder: Path, source: Path) -> SandboxDefiniti
         if a.role == "ISV":
             isv_fields = {
                 "isv_customer_id": a.isv_customer_id or fake.numerify("10221881########"),
-                "test_merchant_customer_id": a.test_merchant_customer_id
-                or fake.numerify("10221882########"),
+                "test_merchant_customer_id": a.test_merchant_customer_id or fake.numerify("10221882########"),
                 "test_token": a.test_token
                 or fake.lexify(
                     "?" * 48,
@@ -216,9 +209,7 @@ def _expand(spec: DefinitionSpec, folder: Path, source: Path) -> SandboxDefiniti
                 customer_id=customer_id,
                 test_currency=a.test_currency,
                 settlement_currency=a.settlement_currency or a.test_currency,
-                private_key=_load_key(
-                    folder, a.private_key, source=source, where=f"{where}.private_key"
-                ),
+                private_key=_load_key(folder, a.private_key, source=source, where=f"{where}.private_key"),
                 sftp_username=f"sftp_{customer_id}",
                 sftp_password=fake.password(length=16, special_chars=False),
                 **isv_fields,
@@ -236,8 +227,7 @@ def _expand(spec: DefinitionSpec, folder: Path, source: Path) -> SandboxDefiniti
             )
         first, last = fake.first_name(), fake.last_name()
         login = (
-            b.login_id
-            or f"{first.lower()}.{last.lower()}.{b.behaviour.replace('_', '-')}@sandbox.example"
+            b.login_id or f"{first.lower()}.{last.lower()}.{b.behaviour.replace('_', '-')}@sandbox.example"
         )
         if login in logins:
             raise FixtureError(f"{source}: {where}.login_id: duplicate login {login}")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlalchemy import bindparam, insert, update
+from sqlmodel import Session, select
 
 from .models import Balance, buyer_owner, merchant_owner
 
@@ -19,30 +19,35 @@ def balance_of(session: Session, owner: str, currency: str) -> int:
     return int(row) if row is not None else 0
 
 
+# Built once: these run on every payment, refund and cancel (bind parameters, cached SQL).
+_BALANCE = Balance.__table__  # type: ignore[attr-defined]
+_DEBIT = (
+    update(_BALANCE)
+    .where(
+        _BALANCE.c.owner == bindparam("o"),
+        _BALANCE.c.currency == bindparam("c"),
+        _BALANCE.c.amount >= bindparam("a"),
+    )
+    .values(amount=_BALANCE.c.amount - bindparam("a"))
+)
+_CREDIT = (
+    update(_BALANCE)
+    .where(_BALANCE.c.owner == bindparam("o"), _BALANCE.c.currency == bindparam("c"))
+    .values(amount=_BALANCE.c.amount + bindparam("a"))
+)
+_OPEN = insert(_BALANCE)
+
+
 def transfer(session: Session, *, source: str, target: str, currency: str, amount: int) -> None:
     """Debit ``source`` and credit ``target`` in the caller's transaction.
 
     The debit is one conditional UPDATE, so two concurrent debits can never overdraw.
     """
-    debited = session.execute(
-        update(Balance)
-        .where(
-            col(Balance.owner) == source,
-            col(Balance.currency) == currency,
-            col(Balance.amount) >= amount,
-        )
-        .values(amount=Balance.amount - amount)
-    )
-    if debited.rowcount != 1:  # type: ignore[attr-defined]
+    conn = session.connection()
+    if conn.execute(_DEBIT, {"o": source, "c": currency, "a": amount}).rowcount != 1:
         raise InsufficientFunds(f"{source} has less than {amount} {currency}")
-    credited = session.execute(
-        update(Balance)
-        .where(col(Balance.owner) == target, col(Balance.currency) == currency)
-        .values(amount=Balance.amount + amount)
-    )
-    if credited.rowcount != 1:  # type: ignore[attr-defined]
-        session.add(Balance(owner=target, currency=currency, amount=amount))
-        session.flush()
+    if conn.execute(_CREDIT, {"o": target, "c": currency, "a": amount}).rowcount != 1:
+        conn.execute(_OPEN, {"owner": target, "currency": currency, "amount": amount})
 
 
 def buyer_pays(

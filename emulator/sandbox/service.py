@@ -93,9 +93,7 @@ def seed(session: Session, definition: SandboxDefinition, *, now: datetime) -> N
             )
         )
         for currency, amount in buyer.balances.items():
-            session.add(
-                Balance(owner=buyer_owner(buyer.login_id), currency=currency, amount=amount)
-            )
+            session.add(Balance(owner=buyer_owner(buyer.login_id), currency=currency, amount=amount))
     for name in SEQUENCES:
         session.add(Counter(name=name, value=0))
     session.flush()
@@ -123,9 +121,7 @@ def find_key(session: Session, client_id: str, key_version: str) -> str | None:
     return row.public_key if row else None
 
 
-def set_public_key(
-    session: Session, *, client_id: str, public_key: str, key_version: str
-) -> MerchantKey:
+def set_public_key(session: Session, *, client_id: str, public_key: str, key_version: str) -> MerchantKey:
     require_application(session, client_id)
     try:
         load_public_key(public_key)
@@ -135,9 +131,7 @@ def set_public_key(
         raise ControlError(422, "keyVersion: must be a number")
     row = session.get(MerchantKey, (client_id, key_version))
     if row is None:
-        row = MerchantKey(
-            client_id=client_id, key_version=key_version, public_key=public_key.strip()
-        )
+        row = MerchantKey(client_id=client_id, key_version=key_version, public_key=public_key.strip())
     else:
         row.public_key = public_key.strip()
     session.add(row)
@@ -191,9 +185,7 @@ def revoke_agent_token(session: Session, *, token: str, now: datetime) -> AgentT
 
 
 def agent_tokens(session: Session, isv_client_id: str) -> list[AgentToken]:
-    return list(
-        session.exec(select(AgentToken).where(AgentToken.isv_client_id == isv_client_id)).all()
-    )
+    return list(session.exec(select(AgentToken).where(AgentToken.isv_client_id == isv_client_id)).all())
 
 
 def resources(
@@ -224,9 +216,7 @@ def resources(
             entry["isvCustomerId"] = row.isv_customer_id
             entry["testMerchantCustomerId"] = row.test_merchant_customer_id
             entry["testToken"] = seed_app.test_token if seed_app else None
-            entry["authorizationUrl"] = (
-                f"{settings.http_url()}/_emulator/isv/{row.client_id}/authorize"
-            )
+            entry["authorizationUrl"] = f"{settings.http_url()}/_emulator/isv/{row.client_id}/authorize"
         apps.append(entry)
     apps.sort(
         key=lambda a: (
@@ -237,18 +227,14 @@ def resources(
     )
     buyers: list[dict[str, Any]] = []
     for b in session.exec(select(Buyer)).all():
-        balances = session.exec(
-            select(Balance).where(Balance.owner == buyer_owner(b.login_id))
-        ).all()
+        balances = session.exec(select(Balance).where(Balance.owner == buyer_owner(b.login_id))).all()
         buyers.append(
             {
                 "loginId": b.login_id,
                 "password": b.password,
                 "name": b.name,
                 "pspCustomerId": b.psp_customer_id,
-                "balances": {
-                    x.currency: str(x.amount) for x in sorted(balances, key=lambda x: x.currency)
-                },
+                "balances": {x.currency: str(x.amount) for x in sorted(balances, key=lambda x: x.currency)},
                 "behaviour": b.behaviour,
             }
         )

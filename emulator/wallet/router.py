@@ -17,9 +17,7 @@ from ..errors import ControlError
 from ..payments.models import Payment
 from ..runtime import Runtime
 
-router = APIRouter(
-    prefix=f"{PREFIX}/wallet", tags=["wallet"], dependencies=[Depends(require_admin)]
-)
+router = APIRouter(prefix=f"{PREFIX}/wallet", tags=["wallet"], dependencies=[Depends(require_admin)])
 # The page a scanned code or entry-code redirect opens: the buyer's side, never behind the token.
 pages = APIRouter(prefix=f"{PREFIX}/wallet", tags=["wallet"], include_in_schema=False)
 
@@ -51,9 +49,7 @@ def payment_view(p: Payment) -> dict[str, Any]:
 
 @router.post("/scan")
 def scan(body: ScanIn, rt: RuntimeDep) -> dict[str, Any]:
-    return payment_view(
-        rt.payments.wallet_scan(buyer_login_id=body.buyer, code_value=body.code_value)
-    )
+    return payment_view(rt.payments.wallet_scan(buyer_login_id=body.buyer, code_value=body.code_value))
 
 
 @router.post("/confirm")
@@ -83,9 +79,7 @@ def qr_png(payment_id: str, request: Request, rt: RuntimeDep) -> Response:
 
 
 @pages.get("/c/{payment_id}", response_class=HTMLResponse)
-def wallet_page(
-    payment_id: str, request: Request, rt: RuntimeDep, message: str = ""
-) -> HTMLResponse:
+def wallet_page(payment_id: str, request: Request, rt: RuntimeDep, message: str = "") -> HTMLResponse:
     payment = _payment(rt, request, payment_id)
     buyers = rt.resources()["buyers"]
     options = "".join(

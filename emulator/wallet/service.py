@@ -5,20 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlalchemy import bindparam, select, update
+from sqlmodel import Session
 
 from .. import ids
-from ..clock import as_utc
 from ..errors import ControlError
 from ..sandbox.models import Buyer
 from ..storage import next_sequence
 from .models import PaymentCode
 
 
-def issue_payment_code(
-    session: Session, *, login_id: str, now: datetime, ttl_seconds: int
-) -> PaymentCode:
+def issue_payment_code(session: Session, *, login_id: str, now: datetime, ttl_seconds: int) -> PaymentCode:
     if session.get(Buyer, login_id) is None:
         raise ControlError(404, f"no buyer with loginId {login_id!r}")
     code = PaymentCode(
@@ -34,36 +31,40 @@ def issue_payment_code(
 
 @dataclass(frozen=True, slots=True)
 class CodeOutcome:
-    """Either a buyer (the code was good and is now used) or the result code that ends the payment."""
+    """Either the buyer who presented the code (it is used now) or the code that ends the payment."""
 
-    buyer: Buyer | None
+    buyer_login_id: str | None
     result_code: str
     detail: str
+
+
+_CODES = PaymentCode.__table__  # type: ignore[attr-defined]
+# Claim and check in one statement: two payments racing for one code cannot both win it.
+_CLAIM = (
+    update(_CODES)
+    .where(
+        _CODES.c.code == bindparam("k"), _CODES.c.used_at.is_(None), _CODES.c.expires_at > bindparam("t")
+    )
+    .values(used_at=bindparam("t"))
+    .returning(_CODES.c.buyer_login_id)
+)
+_WHY_NOT = select(_CODES.c.used_at).where(_CODES.c.code == bindparam("k"))
 
 
 def redeem_payment_code(session: Session, *, code: str, now: datetime) -> CodeOutcome:
     """Check a presented code and mark it used, in the caller's transaction (spec §3.2)."""
     if not ids.is_payment_code_syntax(code):
         return CodeOutcome(None, "INVALID_PAYMENT_CODE", "not 16-24 digits starting 25-30")
-    row = session.get(PaymentCode, code)
+    conn = session.connection()
+    claimed = conn.execute(_CLAIM, {"k": code, "t": now}).first()
+    if claimed is not None:
+        return CodeOutcome(str(claimed[0]), "SUCCESS", "")
+    row = conn.execute(_WHY_NOT, {"k": code}).first()
     if row is None:
         return CodeOutcome(None, "USER_NOT_EXIST", "no wallet user presented this code")
-    if row.used_at is not None:
+    if row[0] is not None:
         return CodeOutcome(None, "INVALID_PAYMENT_CODE", "the code was already used")
-    if as_utc(row.expires_at) <= now:
-        return CodeOutcome(None, "EXPIRED_CODE", "the code expired")
-    # Conditional update: two payments racing for one code cannot both win it.
-    claimed = session.execute(
-        update(PaymentCode)
-        .where(col(PaymentCode.code) == code, col(PaymentCode.used_at).is_(None))
-        .values(used_at=now)
-    )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        return CodeOutcome(None, "INVALID_PAYMENT_CODE", "the code was already used")
-    buyer = session.get(Buyer, row.buyer_login_id)
-    if buyer is None:
-        return CodeOutcome(None, "USER_NOT_EXIST", "the buyer behind this code no longer exists")
-    return CodeOutcome(buyer, "SUCCESS", "")
+    return CodeOutcome(None, "EXPIRED_CODE", "the code expired")
 
 
 def display_customer_id(login_id: str) -> str:

@@ -63,16 +63,16 @@ def test_absolute_form_request_target_is_split() -> None:
     # such a target over whole; the wrapper splits it (the SDK end-to-end tests cover httptools).
     import asyncio
 
-    from emulator.app import AbsoluteFormTargets
+    from emulator.app import GatewayDispatch
 
     seen: dict[str, Any] = {}
 
     async def inner(scope: Any, receive: Any, send: Any) -> None:
         seen.update(path=scope["path"], query=scope["query_string"])
 
-    scope = {"type": "http", "path": "https://localhost" + INQUIRY + "?a=1", "query_string": b""}
-    asyncio.run(AbsoluteFormTargets(inner)(scope, None, None))  # type: ignore[arg-type]
-    assert seen == {"path": INQUIRY, "query": b"a=1"}
+    scope = {"type": "http", "path": "https://localhost/_emulator/health?a=1", "query_string": b""}
+    asyncio.run(GatewayDispatch(inner)(scope, None, None))  # type: ignore[arg-type]
+    assert seen == {"path": "/_emulator/health", "query": b"a=1"}
 
 
 @pytest.mark.parametrize(
