@@ -39,9 +39,15 @@ class GatewayDispatch:
     to the plain ASGI gateway (the hot path); the rest to FastAPI (control API, wallet pages).
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, owner: FastAPI | None = None) -> None:
         self.app = app
-        self.gateway = gateway.GatewayApp(lambda scope: scope["app"].state.runtime)
+        # Inside FastAPI's middleware stack the app is in the scope; wrapped around it (the
+        # server does that, to skip Starlette's layers on the hot path) it is given.
+        if owner is None:
+            self.gateway = gateway.GatewayApp(lambda scope: scope["app"].state.runtime)
+        else:
+            state = owner.state
+            self.gateway = gateway.GatewayApp(lambda scope: state.runtime)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

@@ -80,7 +80,7 @@ class Clock:
 
 def iso(instant: datetime, tz: timezone = GMT8) -> str:
     """ISO-8601 with offset, seconds precision, as in the gateway's bodies (spec §3.9)."""
-    return instant.astimezone(tz).replace(microsecond=0).isoformat()
+    return as_utc(instant).astimezone(tz).replace(microsecond=0).isoformat()
 
 
 def as_utc(instant: datetime) -> datetime:

@@ -28,7 +28,7 @@ from .sandbox import service as sandbox
 from .sandbox.directory import Directory
 from .sandbox.fixtures import SandboxDefinition, load_definition
 from .settings import Settings
-from .storage import Database
+from .storage import Database, SequenceBlocks
 
 
 @dataclass
@@ -42,6 +42,7 @@ class Runtime:
     refunds: RefundService
     notifier: Notifier
     directory: Directory
+    sequences: SequenceBlocks
     simulations: Simulations = field(default_factory=Simulations)
     operations: dict[str, Operation] = field(default_factory=dict)
     # Work that becomes due as the virtual clock moves (expiries, retries, reports). Each hook
@@ -76,7 +77,7 @@ class Runtime:
                     reset_application(session, self.definition, client_id)
             else:
                 self.clock.restore(type(self.clock.state)())
-                with self.db.write() as session:
+                with self.sequences.resetting(), self.db.write() as session:
                     sandbox.wipe(session)
                     sandbox.seed(session, self.definition, now=self.clock.now())
             self.directory.invalidate()
@@ -116,8 +117,14 @@ def build_runtime(settings: Settings) -> Runtime:
         if not sandbox.is_seeded(session):
             sandbox.seed(session, definition, now=clock.now())
     directory = Directory(db)
+    sequences = SequenceBlocks(db)
     payments = PaymentService(
-        db=db, clock=clock, settings=settings, directory=directory, triggers=definition.triggers
+        db=db,
+        clock=clock,
+        settings=settings,
+        directory=directory,
+        sequences=sequences,
+        triggers=definition.triggers,
     )
     notifier = Notifier(db=db, clock=clock, settings=settings, alipay_key=definition.alipay_private_key)
     runtime = Runtime(
@@ -130,6 +137,7 @@ def build_runtime(settings: Settings) -> Runtime:
         refunds=RefundService(db=db, clock=clock, settings=settings),
         notifier=notifier,
         directory=directory,
+        sequences=sequences,
     )
     # Payments first: an expiry or completion may queue a notification delivered right after.
     runtime.due_hooks.extend([payments.run_due, notifier.deliver_due])

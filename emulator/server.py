@@ -10,7 +10,7 @@ from collections.abc import Generator
 
 import uvicorn
 
-from .app import create_app
+from .app import GatewayDispatch, create_app
 from .reconciliation.sftp import SftpDrop, start_sftp_server
 from .settings import Settings
 from .tls import ensure_tls
@@ -47,13 +47,14 @@ def _config(app: object, settings: Settings, *, port: int, lifespan: str, **tls:
 
 async def serve(settings: Settings) -> None:
     app = create_app(settings)
-    http = _Server(_config(app, settings, port=settings.port, lifespan="on"))
+    asgi = GatewayDispatch(app, owner=app)
+    http = _Server(_config(asgi, settings, port=settings.port, lifespan="on"))
     tls: _Server | None = None
     if settings.tls_port:
         files = ensure_tls(settings.data_dir, settings.extra_tls_hostnames)
         tls = _Server(
             _config(
-                app,
+                asgi,
                 settings,
                 port=settings.tls_port,
                 lifespan="off",

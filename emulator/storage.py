@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, event, insert, text, update
+from sqlalchemy import Connection, Engine, bindparam, event, insert, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 from sqlmodel import Field, Session, SQLModel, create_engine
@@ -38,14 +38,70 @@ _NEXT = (
 )
 
 
-def next_sequence(session: Session, name: str) -> int:
+# A unit of work is an ORM session or, on the hot paths, a plain connection in a transaction.
+Tx = Session | Connection
+
+
+def connection_of(tx: Tx) -> Connection:
+    return tx.connection() if isinstance(tx, Session) else tx
+
+
+def next_sequence(tx: Tx, name: str) -> int:
     """Increment and return a named sequence inside the caller's transaction."""
-    conn = session.connection()
+    conn = connection_of(tx)
     row = conn.execute(_NEXT, {"n": name}).first()
     if row is not None:
         return int(row[0])
     conn.execute(insert(_COUNTERS), {"name": name, "value": 1})
     return 1
+
+
+_RESERVE = (
+    update(_COUNTERS)
+    .where(_COUNTERS.c.name == bindparam("n"))
+    .values(value=_COUNTERS.c.value + bindparam("k"))
+    .returning(_COUNTERS.c.value)
+)
+
+
+class SequenceBlocks:
+    """Sequence numbers handed out from blocks reserved in the database (hi/lo).
+
+    One committed UPDATE reserves ``block`` numbers, so they stay unique across restarts and
+    across processes sharing a database, while most callers touch no row at all. Call ``next``
+    outside any write transaction (the reservation is a transaction of its own). Numbers of a
+    block not used before a restart are skipped, never reused.
+    """
+
+    def __init__(self, db: Database, *, block: int = 64) -> None:
+        self._db = db
+        self._block = block
+        self._lock = threading.Lock()
+        self._next: dict[str, int] = {}
+        self._end: dict[str, int] = {}
+
+    def next(self, name: str) -> int:
+        with self._lock:
+            n = self._next.get(name, 0)
+            if n == 0 or n > self._end[name]:
+                with self._db.write_connection() as conn:
+                    row = conn.execute(_RESERVE, {"n": name, "k": self._block}).first()
+                    if row is None:
+                        conn.execute(insert(_COUNTERS), {"name": name, "value": self._block})
+                        high = self._block
+                    else:
+                        high = int(row[0])
+                n, self._end[name] = high - self._block + 1, high
+            self._next[name] = n + 1
+            return n
+
+    @contextmanager
+    def resetting(self) -> Iterator[None]:
+        """Hold every caller while the counters are reset, then reserve afresh."""
+        with self._lock:
+            yield
+            self._next.clear()
+            self._end.clear()
 
 
 def _sqlite_engine(url: str, *, writer: bool) -> Engine:
@@ -119,6 +175,17 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        with self._reader.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """Like ``write()`` without the ORM: a Core connection in a transaction (hot paths)."""
+        with self._write_lock, self._writer.begin() as conn:
+            yield conn
 
     def ping(self) -> None:
         with self._reader.connect() as conn:

@@ -90,9 +90,7 @@ class Gateway:
             "Signature": signature_header(sign(message, key), key_version),
         }
         hdrs.update(headers or {})
-        return self.http.post(
-            path, content=raw, headers={k: v for k, v in hdrs.items() if v is not None}
-        )
+        return self.http.post(path, content=raw, headers={k: v for k, v in hdrs.items() if v is not None})
 
     def call(self, api: str, body: dict[str, Any], **kw: Any) -> dict[str, Any]:
         response = self.post(api, body, **kw)
@@ -171,9 +169,7 @@ class Live:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def live(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Live]:
+def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     backend: str = request.param
     python = ensure_sdk_venv()
     tls_port = 443 if can_bind(443) else None

@@ -31,9 +31,7 @@ __all__ = [
 
 REPO = Path(__file__).resolve().parent.parent
 SDK_VERSION = "1.7.1"
-SDK_VENV = Path(
-    os.environ.get("ALIPAY_EMULATOR_SDK_VENV", REPO / ".cache" / f"sdk-venv-{SDK_VERSION}")
-)
+SDK_VENV = Path(os.environ.get("ALIPAY_EMULATOR_SDK_VENV", REPO / ".cache" / f"sdk-venv-{SDK_VERSION}"))
 DRIVER = REPO / "tests" / "sdk" / "driver.py"
 POSTGRES_ENV = "ALIPAY_EMULATOR_TEST_POSTGRES_URL"
 
@@ -105,9 +103,7 @@ class SdkDriver:
         """The response body; fails the test if the SDK itself raised (e.g. signature check)."""
         out = self.call(op, client, **args)
         if not out["ok"]:
-            raise AssertionError(
-                f"the SDK raised {out['type']}: {out['error']}\n{out.get('trace')}"
-            )
+            raise AssertionError(f"the SDK raised {out['type']}: {out['error']}\n{out.get('trace')}")
         body: dict[str, Any] = out["body"]
         return body
 
@@ -132,9 +128,7 @@ def signed_post(
     raw = json.dumps(body).encode()
     path = f"/ams/sandbox/api/v1/payments/{api}"
     req_time = str(int(time.time() * 1000))
-    message = canonical_message(
-        method="POST", path=path, client_id=app["clientId"], time=req_time, body=raw
-    )
+    message = canonical_message(method="POST", path=path, client_id=app["clientId"], time=req_time, body=raw)
     sig = sign(message, load_private_key(app["merchantPrivateKeyPem"]))
     response = httpx.post(
         base_url + path,

@@ -47,9 +47,7 @@ def test_error_handling_section_runs_as_written(emu: Live, tmp_path: Path) -> No
 
     script = tmp_path / "error_handling.py"
     script.write_text(
-        readme_block("Testing your error handling").replace(
-            "http://localhost:8080", emu.process.http_url
-        )
+        readme_block("Testing your error handling").replace("http://localhost:8080", emu.process.http_url)
     )
     env = dict(os.environ, SSL_CERT_FILE=str(emu.process.ca_file))
     out = subprocess.run(

@@ -59,10 +59,7 @@ def test_drop_after_commit_the_sdk_raises_but_the_payment_happened(emu: Live) ->
     client = emu.client(app)
     assert emu.sdk.body("inquiry", client, paymentRequestId="F-DROP")["paymentStatus"] == "SUCCESS"
     # The POS recovers the documented way: cancel.
-    assert (
-        emu.sdk.body("cancel", client, paymentRequestId="F-DROP")["result"]["resultCode"]
-        == "SUCCESS"
-    )
+    assert emu.sdk.body("cancel", client, paymentRequestId="F-DROP")["result"]["resultCode"] == "SUCCESS"
 
 
 def test_latency_fault_delays_the_answer(emu: Live) -> None:
@@ -113,10 +110,7 @@ def test_scoped_reset_keeps_the_other_application(emu: Live) -> None:
             paymentCode=code,
         )
     emu.control.reset(client_id=jpy["clientId"])
-    assert (
-        emu.sdk.body("inquiry", emu.client(usd), paymentRequestId="KEEP-U")["paymentStatus"]
-        == "SUCCESS"
-    )
+    assert emu.sdk.body("inquiry", emu.client(usd), paymentRequestId="KEEP-U")["paymentStatus"] == "SUCCESS"
     assert (
         emu.sdk.body("inquiry", emu.client(jpy), paymentRequestId="DROP-J")["result"]["resultCode"]
         == "ORDER_NOT_EXIST"
@@ -141,8 +135,6 @@ def test_admin_token_is_enforced(tmp_path: object) -> None:
             anonymous.sandbox()
         with EmulatorClient(proc.http_url, admin_token="t0ken") as ok:
             assert ok.sandbox()["applications"]
-        assert (
-            httpx.get(f"{proc.http_url}/_emulator/ca.pem").status_code == 404
-        )  # TLS disabled here
+        assert httpx.get(f"{proc.http_url}/_emulator/ca.pem").status_code == 404  # TLS disabled here
     finally:
         assert proc.stop() == 0

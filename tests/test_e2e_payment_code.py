@@ -34,10 +34,7 @@ def test_pay_inquiry_refund_cancel_with_the_sdk(emu: Live) -> None:
         amount=234,
     )
     assert refund["result"]["resultCode"] == "SUCCESS"
-    assert (
-        emu.sdk.body("inquiry_refund", client, refundRequestId="E2E-R1")["refundStatus"]
-        == "SUCCESS"
-    )
+    assert emu.sdk.body("inquiry_refund", client, refundRequestId="E2E-R1")["refundStatus"] == "SUCCESS"
     cancel = emu.sdk.body("cancel", client, paymentId=paid["paymentId"])
     assert cancel["result"]["resultCode"] == "ORDER_STATUS_INVALID"
 
@@ -122,8 +119,6 @@ def test_concurrent_identical_pays_over_the_wire(emu: Live) -> None:
     code = emu.control.payment_code(emu.buyer()["loginId"])
     body = pay_body(code, request_id="RACE", currency=app["testCurrency"])
     with ThreadPoolExecutor(max_workers=50) as pool:
-        answers = list(
-            pool.map(lambda _: signed_post(emu.process.http_url, app, "pay", body), range(50))
-        )
+        answers = list(pool.map(lambda _: signed_post(emu.process.http_url, app, "pay", body), range(50)))
     assert all(a == answers[0] for a in answers)
     assert answers[0]["result"]["resultCode"] == "SUCCESS"

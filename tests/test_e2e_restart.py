@@ -38,9 +38,7 @@ def test_state_and_clock_survive_a_restart(tmp_path: Path) -> None:
             assert again["applications"] == sandbox["applications"]
             assert again["alipayPublicKey"] == sandbox["alipayPublicKey"]
             assert control.clock()["offsetSeconds"] >= offset
-            inquiry = signed_post(
-                proc2.http_url, app, "inquiryPayment", {"paymentRequestId": "KEEP"}
-            )
+            inquiry = signed_post(proc2.http_url, app, "inquiryPayment", {"paymentRequestId": "KEEP"})
             assert inquiry["paymentStatus"] == "SUCCESS"
             assert inquiry["paymentId"] == paid["paymentId"]
             # The code was used before the restart: it stays used.

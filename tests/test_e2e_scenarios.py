@@ -59,10 +59,7 @@ def test_order_code_scanned_by_a_buyer_notifies_the_merchant(
     [note] = receiver.wait_for(1)
     assert note.path == "/notify?store=S1"
     assert note.json()["notifyType"] == "PAYMENT_RESULT"
-    assert (
-        note.json()["paymentId"] == body["paymentId"]
-        and note.json()["result"]["resultStatus"] == "S"
-    )
+    assert note.json()["paymentId"] == body["paymentId"] and note.json()["result"]["resultStatus"] == "S"
     assert note.headers["client-id"] == app["clientId"]
     assert sdk_verifies(emu, note)
     assert note.verify(emu.sandbox["alipayPublicKey"])
@@ -101,9 +98,7 @@ def test_entry_code_redirects_to_the_wallet_page(emu: Live) -> None:
     buyer = emu.buyer()["loginId"]
     done = httpx.post(redirect + "/pay", data={"buyer": buyer})
     assert "Paid." in done.text
-    assert (
-        emu.sdk.body("inquiry", client, paymentId=body["paymentId"])["paymentStatus"] == "SUCCESS"
-    )
+    assert emu.sdk.body("inquiry", client, paymentId=body["paymentId"])["paymentStatus"] == "SUCCESS"
 
 
 def test_verification_approve_decline_and_timeout(emu: Live) -> None:
@@ -146,9 +141,7 @@ def test_order_code_expires_and_closes(emu: Live) -> None:
     emu.control.advance_clock(seconds=181)
     inquiry = emu.sdk.body("inquiry", client, paymentRequestId="OC-X")
     assert (inquiry["paymentStatus"], inquiry["paymentResultCode"]) == ("FAIL", "ORDER_IS_CLOSED")
-    again = emu.sdk.body(
-        "pay_order_code", client, paymentRequestId="OC-X", currency=cur, amount=100
-    )
+    again = emu.sdk.body("pay_order_code", client, paymentRequestId="OC-X", currency=cur, amount=100)
     assert again["result"]["resultCode"] == "ORDER_IS_CLOSED"
     with pytest.raises(ControlApiError) as late:
         emu.control.scan(emu.buyer()["loginId"], code)
@@ -158,9 +151,7 @@ def test_order_code_expires_and_closes(emu: Live) -> None:
     assert unknown.value.status_code == 404
 
 
-def test_notification_retries_on_the_emulator_clock(
-    emu: Live, receiver: NotificationReceiver
-) -> None:
+def test_notification_retries_on_the_emulator_clock(emu: Live, receiver: NotificationReceiver) -> None:
     emu.control.freeze_clock()
     receiver.script = [
         (500, {"error": "down"}),
@@ -218,9 +209,7 @@ def test_trigger_9901_answers_unknown_then_succeeds(emu: Live) -> None:
         "UNKNOWN_EXCEPTION",
         "U",
     )
-    assert (
-        emu.sdk.body("inquiry", client, paymentRequestId="T-9901")["paymentStatus"] == "PROCESSING"
-    )
+    assert emu.sdk.body("inquiry", client, paymentRequestId="T-9901")["paymentStatus"] == "PROCESSING"
     emu.control.advance_clock(seconds=3)
     assert emu.sdk.body("inquiry", client, paymentRequestId="T-9901")["paymentStatus"] == "SUCCESS"
 
@@ -301,8 +290,6 @@ def signed_post_timeout(emu: Live, app: dict[str, Any], body: dict[str, Any]) ->
             "content-type": "application/json",
             "client-id": app["clientId"],
             "request-time": "1",
-            "signature": signature_header(
-                sign(msg, load_private_key(app["merchantPrivateKeyPem"]))
-            ),
+            "signature": signature_header(sign(msg, load_private_key(app["merchantPrivateKeyPem"]))),
         },
     )

@@ -68,9 +68,7 @@ def test_readme_example_tests_pass_attached_to_a_running_emulator(live: Live) ->
     assert "3 passed" in out.stdout
 
 
-def test_plugin_starts_its_own_emulator(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_plugin_starts_its_own_emulator(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ALIPAY_EMULATOR_URL", raising=False)
     monkeypatch.setenv("ALIPAY_EMULATOR_PLUGIN_TLS_PORT", "0")
     pytester.makepyfile(

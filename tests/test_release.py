@@ -39,9 +39,7 @@ def test_wheel_installs_and_serves_in_a_fresh_venv(tmp_path: Path) -> None:
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "-q", str(wheel)], check=True, timeout=900
-    )
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(wheel)], check=True, timeout=900)
     version = subprocess.run(
         [str(venv / "bin" / "alipay-emulator"), "--version"],
         capture_output=True,

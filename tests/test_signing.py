@@ -45,9 +45,7 @@ def key() -> rsa.RSAPrivateKey:
 
 
 def _message(body: str = BODY, path: str = PATH, client: str = CLIENT, time: str = TIME) -> bytes:
-    return canonical_message(
-        method="POST", path=path, client_id=client, time=time, body=body.encode()
-    )
+    return canonical_message(method="POST", path=path, client_id=client, time=time, body=body.encode())
 
 
 def test_canonical_message_is_the_documented_string() -> None:
@@ -91,9 +89,7 @@ def test_sdk_vectors_verify_and_sdk_verifies_ours(key: rsa.RSAPrivateKey, tmp_pa
     ],
     ids=["body-byte", "body-trailing-space", "path", "time", "client-id"],
 )
-def test_one_changed_part_breaks_the_signature(
-    key: rsa.RSAPrivateKey, tampered: dict[str, str]
-) -> None:
+def test_one_changed_part_breaks_the_signature(key: rsa.RSAPrivateKey, tampered: dict[str, str]) -> None:
     sig = sign(_message(), key)
     with pytest.raises(SignatureMismatch):
         verify(_message(**tampered), sig, key.public_key())

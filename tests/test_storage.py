@@ -78,9 +78,7 @@ def test_parallel_different_pays_never_overdraw(runtime: Runtime) -> None:
     poor = next(b for b in runtime.definition.buyers if b.behaviour == "insufficient_balance")
     with runtime.db.write() as s:
         codes = [
-            issue_payment_code(
-                s, login_id=poor.login_id, now=runtime.clock.now(), ttl_seconds=600
-            ).code
+            issue_payment_code(s, login_id=poor.login_id, now=runtime.clock.now(), ttl_seconds=600).code
             for _ in range(10)
         ]
     merchant = _merchant(runtime)

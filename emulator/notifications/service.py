@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlmodel import Session, col, select
+from sqlalchemy import insert
+from sqlmodel import col, select
 
 from ..amounts import amount_dict
 from ..clock import Clock, as_utc, iso
@@ -25,7 +26,7 @@ from ..payments.models import Payment
 from ..refunds.models import Refund
 from ..settings import Settings
 from ..signing import canonical_message, sign, signature_header
-from ..storage import Database
+from ..storage import Database, Tx, connection_of
 from .models import RETRY_DELAYS_SECONDS, DeliveryAttempt, Notification, NotificationStatus
 
 LEASE_SECONDS = 120
@@ -78,14 +79,14 @@ def refund_body(r: Refund) -> dict[str, Any]:
     return body
 
 
-def enqueue_payment(session: Session, payment: Payment, *, now: datetime, notify_failures: bool) -> None:
+def enqueue_payment(tx: Tx, payment: Payment, *, now: datetime, notify_failures: bool) -> None:
     """Queue notifyPayment for a payment that just reached a final state, if it has a URL."""
     if not payment.notify_url:
         return
     if payment.status != "SUCCESS" and not notify_failures:
         return  # spec §9 U9: in-store sends success only, by default
     _enqueue(
-        session,
+        tx,
         kind="PAYMENT_RESULT",
         url=payment.notify_url,
         client_id=payment.client_id,
@@ -97,11 +98,11 @@ def enqueue_payment(session: Session, payment: Payment, *, now: datetime, notify
     )
 
 
-def enqueue_refund(session: Session, refund: Refund, payment: Payment, *, now: datetime) -> None:
+def enqueue_refund(tx: Tx, refund: Refund, payment: Payment, *, now: datetime) -> None:
     if not refund.notify_url:
         return
     _enqueue(
-        session,
+        tx,
         kind="REFUND_RESULT",
         url=refund.notify_url,
         client_id=refund.client_id,
@@ -114,8 +115,11 @@ def enqueue_refund(session: Session, refund: Refund, payment: Payment, *, now: d
     )
 
 
+_INSERT = insert(Notification.__table__)  # type: ignore[attr-defined]
+
+
 def _enqueue(
-    session: Session,
+    tx: Tx,
     *,
     kind: str,
     url: str,
@@ -127,19 +131,22 @@ def _enqueue(
     payment_id: str | None,
     refund_id: str | None = None,
 ) -> None:
-    session.add(
-        Notification(
-            kind=kind,
-            client_id=client_id,
-            merchant_customer_id=merchant,
-            agent_token=agent_token,
-            payment_id=payment_id,
-            refund_id=refund_id,
-            url=url,
-            body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
-            created_at=now,
-            next_attempt_at=now,
-        )
+    connection_of(tx).execute(
+        _INSERT,
+        {
+            "kind": kind,
+            "client_id": client_id,
+            "merchant_customer_id": merchant,
+            "agent_token": agent_token,
+            "payment_id": payment_id,
+            "refund_id": refund_id,
+            "url": url,
+            "body": json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+            "status": NotificationStatus.PENDING,
+            "attempts": 0,
+            "created_at": now,
+            "next_attempt_at": now,
+        },
     )
 
 

@@ -14,7 +14,7 @@ from ..gateway.operations import Operation, Reply
 from ..gateway.wire import WireModel, WireStr
 from ..refunds.service import RefundService
 from ..sandbox.access import Merchant
-from .models import Payment, PaymentStatus
+from .models import Payment, PaymentStatus, PaymentView
 from .service import PayCommand, PaymentService
 
 Id64 = Annotated[WireStr, Field(min_length=1, max_length=64)]
@@ -143,7 +143,7 @@ def result_of(code: str, message: str) -> dict[str, str]:
     return {"resultCode": code, "resultStatus": status_of(code), "resultMessage": message}
 
 
-def psp_customer_info(p: Payment) -> dict[str, str] | None:
+def psp_customer_info(p: PaymentView) -> dict[str, str] | None:
     if p.psp_customer_id is None:
         return None
     return {
@@ -196,7 +196,7 @@ def order_code_form(p: Payment) -> dict[str, Any]:
     return form
 
 
-def inquiry_body(p: Payment, *, closed: bool, transactions: list[dict[str, Any]]) -> dict[str, Any]:
+def inquiry_body(p: PaymentView, *, closed: bool, transactions: list[dict[str, Any]]) -> dict[str, Any]:
     status = PaymentStatus(p.status)
     if closed:
         status, code = PaymentStatus.FAIL, "ORDER_IS_CLOSED"

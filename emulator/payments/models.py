@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 from sqlalchemy import Column, DateTime, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -25,6 +26,41 @@ TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
 }
 
 
+class PaymentView(Protocol):
+    """What reading a payment needs: a ``Payment`` or a plain row of its table (inquiry's fast path)."""
+
+    @property
+    def payment_id(self) -> str: ...
+    @property
+    def payment_request_id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def result_code(self) -> str: ...
+    @property
+    def result_message(self) -> str: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def amount(self) -> int: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def paid_at(self) -> datetime | None: ...
+    @property
+    def expires_at(self) -> datetime | None: ...
+    @property
+    def buyer_login_id(self) -> str | None: ...
+    @property
+    def psp_customer_id(self) -> str | None: ...
+    @property
+    def display_customer_id(self) -> str | None: ...
+    @property
+    def trigger(self) -> str | None: ...
+    @property
+    def refund_count(self) -> int: ...
+
+
 class IllegalTransition(RuntimeError):
     pass
 
@@ -37,8 +73,10 @@ class Payment(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("merchant_customer_id", "payment_request_id"),)
 
     payment_id: str = Field(primary_key=True, max_length=64)
-    merchant_customer_id: str = Field(index=True, max_length=32)
-    client_id: str = Field(index=True, max_length=64)
+    # Looked up through the unique (merchant, paymentRequestId) index; no index of their own,
+    # each would cost a page write on every pay.
+    merchant_customer_id: str = Field(max_length=32)
+    client_id: str = Field(max_length=64)
     payment_request_id: str = Field(max_length=64)
     scenario: str = Field(max_length=16)
     currency: str = Field(max_length=3)

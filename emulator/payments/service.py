@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -37,12 +38,12 @@ from ..errors import (
 from ..notifications.service import enqueue_payment
 from ..sandbox.access import Merchant
 from ..sandbox.directory import BuyerInfo, Directory
-from ..sandbox.fixtures import Triggers
+from ..sandbox.fixtures import Triggers, TriggerSpec
 from ..sandbox.ledger import InsufficientFunds, buyer_pays, merchant_returns
 from ..settings import Settings
-from ..storage import Database, next_sequence
+from ..storage import Database, SequenceBlocks, Tx, connection_of
 from ..wallet.service import display_customer_id, redeem_payment_code
-from .models import Payment, PaymentStatus
+from .models import Payment, PaymentStatus, PaymentView
 
 SCANNED_SCENARIOS = ("OrderCode", "EntryCode")
 
@@ -92,8 +93,10 @@ class PaymentService:
         clock: Clock,
         settings: Settings,
         directory: Directory,
+        sequences: SequenceBlocks,
         triggers: Triggers | None = None,
     ) -> None:
+        self._sequences = sequences
         self._db = db
         self._clock = clock
         self._settings = settings
@@ -108,24 +111,21 @@ class PaymentService:
                 f"The application's test currency is {merchant.currency}, not {cmd.currency}."
             )
         try:
-            with self._db.write() as session:
-                existing = self._by_request_id(session, merchant, cmd.payment_request_id)
-                if existing is not None:
-                    return PayOutcome(self._replay(existing, cmd))
-                outcome = self._create(session, merchant, cmd)
-                session.flush()
-                return outcome
+            # Optimistic: a retry is rare, so try to create and let the unique constraint on
+            # (merchant, paymentRequestId) catch repeats (and concurrent duplicates) at INSERT.
+            seq = self._sequences.next("payment")  # outside the transaction (it commits its own)
+            with self._db.write_connection() as conn:
+                return self._create(conn, merchant, cmd, seq)
         except IntegrityError:
-            # Lost the race to an identical request: answer what the winner stored.
+            # A repeat: everything this attempt did was rolled back; answer what is stored.
             with self._db.read() as session:
                 existing = self._by_request_id(session, merchant, cmd.payment_request_id)
             if existing is None:
                 raise
             return PayOutcome(self._replay(existing, cmd))
 
-    def _create(self, session: Session, merchant: Merchant, cmd: PayCommand) -> PayOutcome:
+    def _create(self, tx: Tx, merchant: Merchant, cmd: PayCommand, seq: int) -> PayOutcome:
         now = self._clock.now()
-        seq = next_sequence(session, "payment")
         payment = Payment(
             payment_id=ids.payment_id(now, seq),
             merchant_customer_id=merchant.customer_id,
@@ -150,11 +150,17 @@ class PaymentService:
         )
         trigger = self._triggers.match(amount=cmd.amount, payment_code=cmd.payment_method_id)
         payment.trigger = trigger.action if trigger else None
-        # Inserted when the transaction commits, after the money moved: a concurrent identical
-        # request then fails on the unique constraint and everything it did is rolled back.
-        session.add(payment)
+        outcome = self._decide(tx, payment, cmd, trigger, now)
+        # Inserted last, after the money moved: a concurrent identical request then fails on the
+        # unique constraint and everything it did is rolled back (one plain INSERT, no ORM flush).
+        connection_of(tx).execute(_INSERT, payment.model_dump())
+        return outcome
+
+    def _decide(
+        self, tx: Tx, payment: Payment, cmd: PayCommand, trigger: TriggerSpec | None, now: datetime
+    ) -> PayOutcome:
         if trigger is not None and trigger.result is not None:
-            self._finish(session, payment, PaymentStatus.FAIL, trigger.result, now)
+            self._finish(tx, payment, PaymentStatus.FAIL, trigger.result, now)
             return PayOutcome(payment)
         if cmd.scenario in SCANNED_SCENARIOS:
             # The code is generated now; the buyer pays later (spec §3.3, §3.4).
@@ -165,18 +171,18 @@ class PaymentService:
             payment.code_value = f"{self._settings.http_url()}/_emulator/wallet/c/{payment.payment_id}"
             answer = "UNKNOWN_EXCEPTION" if payment.trigger == "unknown_then_success" else None
             return PayOutcome(payment, answer_code=answer)
-        outcome = redeem_payment_code(session, code=cmd.payment_method_id or "", now=now)
+        outcome = redeem_payment_code(tx, code=cmd.payment_method_id or "", now=now)
         buyer = self._directory.buyer(outcome.buyer_login_id) if outcome.buyer_login_id else None
         if buyer is None:
             code = outcome.result_code if outcome.buyer_login_id is None else "USER_NOT_EXIST"
-            self._finish(session, payment, PaymentStatus.FAIL, code, now)
+            self._finish(tx, payment, PaymentStatus.FAIL, code, now)
             return PayOutcome(payment)
         self._attach_buyer(payment, buyer)
         if payment.trigger == "unknown_then_success":
             # Answer U now; the payment completes a little later (spec §5 legacy 9901).
             payment.complete_at = now + timedelta(seconds=self._settings.trigger_completion_seconds)
             return PayOutcome(payment, answer_code="UNKNOWN_EXCEPTION")
-        self._charge(session, payment, buyer, now)
+        self._charge(tx, payment, buyer, now)
         return PayOutcome(payment, drop_connection=payment.trigger == "timeout_then_success")
 
     @staticmethod
@@ -187,7 +193,7 @@ class PaymentService:
 
     def _charge(
         self,
-        session: Session,
+        tx: Tx,
         payment: Payment,
         buyer: BuyerInfo,
         now: datetime,
@@ -196,9 +202,9 @@ class PaymentService:
     ) -> None:
         """Apply the buyer's behaviour (sandbox fixtures) and move the money."""
         if buyer.behaviour == "frozen":
-            self._finish(session, payment, PaymentStatus.FAIL, "USER_STATUS_ABNORMAL", now)
+            self._finish(tx, payment, PaymentStatus.FAIL, "USER_STATUS_ABNORMAL", now)
         elif buyer.behaviour == "risk_reject":
-            self._finish(session, payment, PaymentStatus.FAIL, "RISK_REJECT", now)
+            self._finish(tx, payment, PaymentStatus.FAIL, "RISK_REJECT", now)
         elif buyer.behaviour == "needs_verification" and not verified:
             # Waits for the buyer's PIN/OTP: PROCESSING, answered PAYMENT_IN_PROCESS (U).
             payment.result_code = "PAYMENT_IN_PROCESS"
@@ -207,28 +213,25 @@ class PaymentService:
         else:
             try:
                 buyer_pays(
-                    session,
+                    tx,
                     buyer_login_id=buyer.login_id,
                     merchant_customer_id=payment.merchant_customer_id,
                     currency=payment.currency,
                     amount=payment.amount,
                 )
             except InsufficientFunds:
-                self._finish(session, payment, PaymentStatus.FAIL, "USER_BALANCE_NOT_ENOUGH", now)
+                self._finish(tx, payment, PaymentStatus.FAIL, "USER_BALANCE_NOT_ENOUGH", now)
             else:
-                self._finish(session, payment, PaymentStatus.SUCCESS, "SUCCESS", now)
+                self._finish(tx, payment, PaymentStatus.SUCCESS, "SUCCESS", now)
 
-    def _finish(
-        self, session: Session, payment: Payment, status: PaymentStatus, code: str, now: datetime
-    ) -> None:
+    def _finish(self, tx: Tx, payment: Payment, status: PaymentStatus, code: str, now: datetime) -> None:
         payment.move_to(status)
         payment.result_code = code
         payment.result_message = message_of(code)
         payment.paid_at = now
         payment.verify_by = None
         payment.complete_at = None
-        session.add(payment)
-        enqueue_payment(session, payment, now=now, notify_failures=self._settings.notify_failures)
+        enqueue_payment(tx, payment, now=now, notify_failures=self._settings.notify_failures)
 
     def _replay(self, existing: Payment, cmd: PayCommand) -> Payment:
         if existing.fingerprint != cmd.fingerprint():
@@ -241,7 +244,7 @@ class PaymentService:
             raise OrderIsClosed()
         return existing
 
-    def is_closed(self, payment: Payment) -> bool:
+    def is_closed(self, payment: PaymentView) -> bool:
         """An order or entry code that expired unpaid (spec §9 U8)."""
         if payment.status == PaymentStatus.FAIL and payment.result_code == "ORDER_IS_CLOSED":
             return True
@@ -256,12 +259,19 @@ class PaymentService:
 
     def inquiry_payment(
         self, merchant: Merchant, *, payment_id: str | None, payment_request_id: str | None
-    ) -> Payment:
-        with self._db.read() as session:
-            payment = self._find(session, merchant, payment_id, payment_request_id)
-        if payment is None:
+    ) -> PaymentView:
+        # paymentId wins when both are given (spec §3.5). A plain row, no ORM entity: hot path.
+        if payment_id:
+            stmt, params = _ROW_BY_ID, {"m": merchant.customer_id, "p": payment_id}
+        elif payment_request_id:
+            stmt, params = _ROW_BY_REQUEST, {"m": merchant.customer_id, "r": payment_request_id}
+        else:
             raise OrderNotExist()
-        return payment
+        with self._db.read_connection() as conn:
+            row = conn.execute(stmt, params).first()
+        if row is None:
+            raise OrderNotExist()
+        return cast(PaymentView, row)
 
     # -- cancel ----------------------------------------------------------------------------
 
@@ -433,6 +443,13 @@ class PaymentService:
 
 # Built once (bind parameters, cached SQL): these run on every pay and inquiry.
 _PAYMENTS = Payment.__table__  # type: ignore[attr-defined]
+_INSERT = insert(_PAYMENTS)
+_ROW_BY_ID = select(_PAYMENTS).where(
+    _PAYMENTS.c.merchant_customer_id == bindparam("m"), _PAYMENTS.c.payment_id == bindparam("p")
+)
+_ROW_BY_REQUEST = select(_PAYMENTS).where(
+    _PAYMENTS.c.merchant_customer_id == bindparam("m"), _PAYMENTS.c.payment_request_id == bindparam("r")
+)
 _EXISTS = select(_PAYMENTS.c.payment_id).where(
     _PAYMENTS.c.merchant_customer_id == bindparam("m"), _PAYMENTS.c.payment_request_id == bindparam("r")
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, select
 
+from ..storage import Tx, connection_of
 from .models import Balance, buyer_owner, merchant_owner
 
 
@@ -38,24 +39,22 @@ _CREDIT = (
 _OPEN = insert(_BALANCE)
 
 
-def transfer(session: Session, *, source: str, target: str, currency: str, amount: int) -> None:
+def transfer(tx: Tx, *, source: str, target: str, currency: str, amount: int) -> None:
     """Debit ``source`` and credit ``target`` in the caller's transaction.
 
     The debit is one conditional UPDATE, so two concurrent debits can never overdraw.
     """
-    conn = session.connection()
+    conn = connection_of(tx)
     if conn.execute(_DEBIT, {"o": source, "c": currency, "a": amount}).rowcount != 1:
         raise InsufficientFunds(f"{source} has less than {amount} {currency}")
     if conn.execute(_CREDIT, {"o": target, "c": currency, "a": amount}).rowcount != 1:
         conn.execute(_OPEN, {"owner": target, "currency": currency, "amount": amount})
 
 
-def buyer_pays(
-    session: Session, *, buyer_login_id: str, merchant_customer_id: str, currency: str, amount: int
-) -> None:
+def buyer_pays(tx: Tx, *, buyer_login_id: str, merchant_customer_id: str, currency: str, amount: int) -> None:
     """A payment: buyer -> merchant. Raises ``InsufficientFunds`` when the buyer is short."""
     transfer(
-        session,
+        tx,
         source=buyer_owner(buyer_login_id),
         target=merchant_owner(merchant_customer_id),
         currency=currency,
@@ -64,11 +63,11 @@ def buyer_pays(
 
 
 def merchant_returns(
-    session: Session, *, merchant_customer_id: str, buyer_login_id: str, currency: str, amount: int
+    tx: Tx, *, merchant_customer_id: str, buyer_login_id: str, currency: str, amount: int
 ) -> None:
     """A cancel, refund or reset: merchant -> buyer."""
     transfer(
-        session,
+        tx,
         source=merchant_owner(merchant_customer_id),
         target=buyer_owner(buyer_login_id),
         currency=currency,

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from .. import ids
 from ..errors import ControlError
 from ..sandbox.models import Buyer
-from ..storage import next_sequence
+from ..storage import Tx, connection_of, next_sequence
 from .models import PaymentCode
 
 
@@ -42,20 +42,18 @@ _CODES = PaymentCode.__table__  # type: ignore[attr-defined]
 # Claim and check in one statement: two payments racing for one code cannot both win it.
 _CLAIM = (
     update(_CODES)
-    .where(
-        _CODES.c.code == bindparam("k"), _CODES.c.used_at.is_(None), _CODES.c.expires_at > bindparam("t")
-    )
+    .where(_CODES.c.code == bindparam("k"), _CODES.c.used_at.is_(None), _CODES.c.expires_at > bindparam("t"))
     .values(used_at=bindparam("t"))
     .returning(_CODES.c.buyer_login_id)
 )
 _WHY_NOT = select(_CODES.c.used_at).where(_CODES.c.code == bindparam("k"))
 
 
-def redeem_payment_code(session: Session, *, code: str, now: datetime) -> CodeOutcome:
+def redeem_payment_code(tx: Tx, *, code: str, now: datetime) -> CodeOutcome:
     """Check a presented code and mark it used, in the caller's transaction (spec §3.2)."""
     if not ids.is_payment_code_syntax(code):
         return CodeOutcome(None, "INVALID_PAYMENT_CODE", "not 16-24 digits starting 25-30")
-    conn = session.connection()
+    conn = connection_of(tx)
     claimed = conn.execute(_CLAIM, {"k": code, "t": now}).first()
     if claimed is not None:
         return CodeOutcome(str(claimed[0]), "SUCCESS", "")

@@ -44,8 +44,7 @@ def test_scenario_count_client_and_no_state_change(gateway: Gateway) -> None:
     jpy = gateway.call("pay", pay_body(gateway.code(), currency="JPY", request_id="J"), app=other)
     assert jpy["result"]["resultCode"] == "SUCCESS"
     assert (
-        code_of(gateway.post("pay", pay_body(gateway.code(), request_id="X2")))
-        == "USER_BALANCE_NOT_ENOUGH"
+        code_of(gateway.post("pay", pay_body(gateway.code(), request_id="X2"))) == "USER_BALANCE_NOT_ENOUGH"
     )
     assert code_of(gateway.post("pay", pay_body(gateway.code(), request_id="X3"))) == "SUCCESS"
     assert gateway.http.get("/_emulator/scenarios").json()["scenarios"] == []
@@ -61,19 +60,14 @@ def test_scenario_for_minutes_of_the_emulator_clock(gateway: Gateway) -> None:
         assert (r["resultCode"], r["resultStatus"]) == ("UNKNOWN_EXCEPTION", "U")
     gateway.http.post("/_emulator/clock", json={"advanceSeconds": 1800})
     assert (
-        gateway.call("inquiryPayment", {"paymentRequestId": "x"})["result"]["resultCode"]
-        == "ORDER_NOT_EXIST"
+        gateway.call("inquiryPayment", {"paymentRequestId": "x"})["result"]["resultCode"] == "ORDER_NOT_EXIST"
     )
 
 
 def test_scenario_validation_and_clear(gateway: Gateway) -> None:
-    bad = gateway.http.post(
-        "/_emulator/scenarios", json={"api": "nope", "resultCode": "SYSTEM_ERROR"}
-    )
+    bad = gateway.http.post("/_emulator/scenarios", json={"api": "nope", "resultCode": "SYSTEM_ERROR"})
     assert bad.status_code == 422
-    undocumented = gateway.http.post(
-        "/_emulator/scenarios", json={"api": "pay", "resultCode": "MY_CODE"}
-    )
+    undocumented = gateway.http.post("/_emulator/scenarios", json={"api": "pay", "resultCode": "MY_CODE"})
     assert undocumented.status_code == 422
     ok = gateway.http.post(
         "/_emulator/scenarios", json={"api": "pay", "resultCode": "MY_CODE", "resultStatus": "U"}
@@ -93,28 +87,21 @@ def test_header_selects_a_scenario_or_fault_for_one_call(gateway: Gateway) -> No
         headers={"X-Emulator-Scenario": "fault=http_status;status=502"},
     )
     assert r.status_code == 502
-    junk = gateway.post(
-        "inquiryPayment", {"paymentRequestId": "B"}, headers={"X-Emulator-Scenario": "what"}
-    )
+    junk = gateway.post("inquiryPayment", {"paymentRequestId": "B"}, headers={"X-Emulator-Scenario": "what"})
     assert (
-        code_of(junk) == "PARAM_ILLEGAL"
-        and "X-Emulator-Scenario" in junk.json()["result"]["resultMessage"]
+        code_of(junk) == "PARAM_ILLEGAL" and "X-Emulator-Scenario" in junk.json()["result"]["resultMessage"]
     )
 
 
 def test_http_status_fault_touches_no_state(gateway: Gateway) -> None:
-    gateway.http.post(
-        "/_emulator/faults", json={"api": "pay", "kind": "http_status", "status": 503}
-    )
+    gateway.http.post("/_emulator/faults", json={"api": "pay", "kind": "http_status", "status": 503})
     r = gateway.post("pay", pay_body(gateway.code()))
     assert r.status_code == 503
     assert (
         gateway.call("inquiryPayment", {"paymentRequestId": "PR-1"})["result"]["resultCode"]
         == "ORDER_NOT_EXIST"
     )
-    entry = gateway.http.get("/_emulator/requests", params={"path": "payments/pay"}).json()[
-        "requests"
-    ][0]
+    entry = gateway.http.get("/_emulator/requests", params={"path": "payments/pay"}).json()["requests"][0]
     assert entry["transport"] == "injected HTTP 503"
 
 
@@ -130,9 +117,7 @@ def test_seeded_probability_faults_are_reproducible(gateway: Gateway) -> None:
                 "count": 100,
             },
         )
-        out = [
-            gateway.post("inquiryRefund", {"refundRequestId": "x"}).status_code for _ in range(16)
-        ]
+        out = [gateway.post("inquiryRefund", {"refundRequestId": "x"}).status_code for _ in range(16)]
         gateway.http.delete("/_emulator/faults")
         return out
 
@@ -164,9 +149,7 @@ def test_scoped_reset_leaves_other_applications_alone(gateway: Gateway) -> None:
     usd, jpy = gateway.app(0), gateway.app(1)
     sandbox = gateway.http.get("/_emulator/sandbox").json()
     gateway.call("pay", pay_body(gateway.code(), request_id="U1", amount=500), app=usd)
-    paid = gateway.call(
-        "pay", pay_body(gateway.code(), request_id="J1", currency="JPY", amount=700), app=jpy
-    )
+    paid = gateway.call("pay", pay_body(gateway.code(), request_id="J1", currency="JPY", amount=700), app=jpy)
     gateway.call(
         "refund",
         {
@@ -182,19 +165,13 @@ def test_scoped_reset_leaves_other_applications_alone(gateway: Gateway) -> None:
         gateway.call("inquiryPayment", {"paymentRequestId": "J1"}, app=jpy)["result"]["resultCode"]
         == "ORDER_NOT_EXIST"
     )
-    assert (
-        gateway.call("inquiryPayment", {"paymentRequestId": "U1"}, app=usd)["paymentStatus"]
-        == "SUCCESS"
-    )
+    assert gateway.call("inquiryPayment", {"paymentRequestId": "U1"}, app=usd)["paymentStatus"] == "SUCCESS"
     after = gateway.http.get("/_emulator/sandbox").json()
     normal = next(b for b in after["buyers"] if b["behaviour"] == "normal")
     seeded = next(b for b in sandbox["buyers"] if b["behaviour"] == "normal")
     assert normal["balances"]["JPY"] == seeded["balances"]["JPY"]
     assert int(normal["balances"]["USD"]) == int(seeded["balances"]["USD"]) - 500
-    assert (
-        gateway.http.post("/_emulator/reset", params={"clientId": "SANDBOX_NOPE"}).status_code
-        == 404
-    )
+    assert gateway.http.post("/_emulator/reset", params={"clientId": "SANDBOX_NOPE"}).status_code == 404
 
 
 def test_journal_filters_and_is_bounded(settings: Settings) -> None:
@@ -205,14 +182,8 @@ def test_journal_filters_and_is_bounded(settings: Settings) -> None:
         entries = http.get("/_emulator/requests").json()["requests"]
         assert len(entries) == 3
         assert '"q4"' in entries[0]["body"]  # newest first
-        assert (
-            entries[0]["latencyMs"] >= 0
-            and entries[0]["headers"]["client-id"] == gw.app()["clientId"]
-        )
-        assert (
-            http.get("/_emulator/requests", params={"resultCode": "SUCCESS"}).json()["requests"]
-            == []
-        )
+        assert entries[0]["latencyMs"] >= 0 and entries[0]["headers"]["client-id"] == gw.app()["clientId"]
+        assert http.get("/_emulator/requests", params={"resultCode": "SUCCESS"}).json()["requests"] == []
         assert len(http.get("/_emulator/requests", params={"limit": 1}).json()["requests"]) == 1
     with TestClient(create_app(settings.model_copy(update={"journal_enabled": False}))) as http:
         gw = Gateway(http=http, sandbox=http.get("/_emulator/sandbox").json())
@@ -224,16 +195,12 @@ def test_admin_token_guards_the_control_api_only(settings: Settings) -> None:
     with TestClient(create_app(settings.model_copy(update={"admin_token": "s3cret"}))) as http:
         assert http.get("/_emulator/health").status_code == 200
         assert http.get("/_emulator/sandbox").status_code == 401
-        assert (
-            http.post("/_emulator/reset", headers={"Authorization": "Bearer wrong"}).status_code
-            == 401
-        )
+        assert http.post("/_emulator/reset", headers={"Authorization": "Bearer wrong"}).status_code == 401
         auth = {"Authorization": "Bearer s3cret"}
         sandbox = http.get("/_emulator/sandbox", headers=auth).json()
         gw = Gateway(http=http, sandbox=sandbox)
         assert (
-            gw.call("inquiryPayment", {"paymentRequestId": "x"})["result"]["resultCode"]
-            == "ORDER_NOT_EXIST"
+            gw.call("inquiryPayment", {"paymentRequestId": "x"})["result"]["resultCode"] == "ORDER_NOT_EXIST"
         )
         assert http.get("/_emulator/openapi.json").status_code == 200
 
@@ -246,10 +213,7 @@ def test_clock_moves_forward_only_and_freezes(gateway: Gateway) -> None:
     assert gateway.http.get("/_emulator/clock").json()["now"] == frozen["now"]
     moved = gateway.http.post("/_emulator/clock", json={"advanceSeconds": 90}).json()
     assert moved["offsetSeconds"] >= 90
-    assert (
-        gateway.http.post("/_emulator/clock", json={"now": "2001-01-01T00:00:00+00:00"}).status_code
-        == 422
-    )
+    assert gateway.http.post("/_emulator/clock", json={"now": "2001-01-01T00:00:00+00:00"}).status_code == 422
     assert gateway.http.post("/_emulator/clock", json={"advanceSeconds": -1}).status_code == 422
     thawed = gateway.http.post("/_emulator/clock", json={"frozen": False}).json()
     assert thawed["frozen"] is False

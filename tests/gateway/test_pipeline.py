@@ -105,9 +105,7 @@ def test_absolute_form_request_target_is_split() -> None:
         "agent-token-on-merchant",
     ],
 )
-def test_each_check_answers_its_code_signed(
-    gateway: Gateway, kwargs: dict[str, Any], code: str
-) -> None:
+def test_each_check_answers_its_code_signed(gateway: Gateway, kwargs: dict[str, Any], code: str) -> None:
     response = gateway.post("inquiryPayment", {"paymentRequestId": "x"}, **kwargs)
     assert result(response)["resultCode"] == code
     assert result(response)["resultStatus"] == "F"
@@ -130,9 +128,7 @@ def test_tampered_body_is_invalid_signature_and_journal_explains(gateway: Gatewa
     app = gateway.app()
     from emulator.signing import load_private_key, sign, signature_header
 
-    message = canonical_message(
-        method="POST", path=INQUIRY, client_id=app["clientId"], time="t", body=raw
-    )
+    message = canonical_message(method="POST", path=INQUIRY, client_id=app["clientId"], time="t", body=raw)
     tampered = raw.replace(b'"x"', b'"y"')
     response = gateway.http.post(
         INQUIRY,
@@ -141,24 +137,20 @@ def test_tampered_body_is_invalid_signature_and_journal_explains(gateway: Gatewa
             "client-id": app["clientId"],
             "request-time": "t",
             "content-type": "application/json",
-            "signature": signature_header(
-                sign(message, load_private_key(app["merchantPrivateKeyPem"]))
-            ),
+            "signature": signature_header(sign(message, load_private_key(app["merchantPrivateKeyPem"]))),
         },
     )
     assert result(response)["resultCode"] == "INVALID_SIGNATURE"
-    entry = gateway.http.get(
-        "/_emulator/requests", params={"resultCode": "INVALID_SIGNATURE"}
-    ).json()["requests"][0]
+    entry = gateway.http.get("/_emulator/requests", params={"resultCode": "INVALID_SIGNATURE"}).json()[
+        "requests"
+    ][0]
     assert entry["diagnosis"]["verifiedString"] == (message.decode().replace('"x"', '"y"'))
     assert entry["diagnosis"]["keyVersion"] == "1"
     assert entry["diagnosis"]["differs"]
 
 
 def test_signing_over_the_other_path_is_named(gateway: Gateway) -> None:
-    gateway.post(
-        "inquiryPayment", {"paymentRequestId": "x"}, sign_path="/ams/api/v1/payments/inquiryPayment"
-    )
+    gateway.post("inquiryPayment", {"paymentRequestId": "x"}, sign_path="/ams/api/v1/payments/inquiryPayment")
     entry = gateway.http.get("/_emulator/requests").json()["requests"][0]
     assert entry["diagnosis"]["differs"].startswith("path:")
 
@@ -216,9 +208,7 @@ def test_bad_bodies_are_param_illegal(gateway: Gateway, raw: bytes, field: str) 
         (lambda b: b.__setitem__("paymentNotifyUrl", "ftp://x"), "paymentNotifyUrl"),
     ],
 )
-def test_pay_validation_names_the_field_and_stores_nothing(
-    gateway: Gateway, mutate: Any, field: str
-) -> None:
+def test_pay_validation_names_the_field_and_stores_nothing(gateway: Gateway, mutate: Any, field: str) -> None:
     body = pay_body(gateway.code())
     mutate(body)
     res = gateway.call("pay", body)["result"]
@@ -234,10 +224,7 @@ def test_numbers_are_read_as_strings(gateway: Gateway) -> None:
     body["paymentAmount"]["value"] = 1000
     body["order"]["orderAmount"]["value"] = 1000
     assert gateway.call("pay", body)["result"]["resultCode"] == "SUCCESS"
-    assert (
-        gateway.call("inquiryPayment", {"paymentRequestId": "1234567"})["paymentStatus"]
-        == "SUCCESS"
-    )
+    assert gateway.call("inquiryPayment", {"paymentRequestId": "1234567"})["paymentStatus"] == "SUCCESS"
 
 
 def test_oversized_body_is_413_and_the_server_keeps_answering(gateway: Gateway) -> None:
@@ -245,8 +232,7 @@ def test_oversized_body_is_413_and_the_server_keeps_answering(gateway: Gateway) 
     assert response.status_code == 413
     assert result(response)["resultCode"] == "PARAM_ILLEGAL"
     assert (
-        result(gateway.post("inquiryPayment", {"paymentRequestId": "x"}))["resultCode"]
-        == "ORDER_NOT_EXIST"
+        result(gateway.post("inquiryPayment", {"paymentRequestId": "x"}))["resultCode"] == "ORDER_NOT_EXIST"
     )
 
 

@@ -60,9 +60,7 @@ def test_success_debits_the_buyer_and_answers_the_documented_fields(gateway: Gat
         ("needs_verification", 100, "PAYMENT_IN_PROCESS", "U"),
     ],
 )
-def test_buyer_behaviours(
-    gateway: Gateway, behaviour: str, amount: int, code: str, status: str
-) -> None:
+def test_buyer_behaviours(gateway: Gateway, behaviour: str, amount: int, code: str, status: str) -> None:
     money = total_money(gateway)
     before = buyer_balance(gateway, behaviour)
     body = pay(gateway, gateway.code(behaviour), amount=amount)
@@ -79,10 +77,7 @@ def test_codes_are_single_use_expire_and_must_be_well_formed(gateway: Gateway) -
     assert pay(gateway, code, request_id="A")["result"]["resultCode"] == "SUCCESS"
     assert pay(gateway, code, request_id="B")["result"]["resultCode"] == "INVALID_PAYMENT_CODE"
     assert pay(gateway, "12345", request_id="C")["result"]["resultCode"] == "INVALID_PAYMENT_CODE"
-    assert (
-        pay(gateway, "281234567890123456", request_id="D")["result"]["resultCode"]
-        == "USER_NOT_EXIST"
-    )
+    assert pay(gateway, "281234567890123456", request_id="D")["result"]["resultCode"] == "USER_NOT_EXIST"
     stale = gateway.code()
     gateway.http.post("/_emulator/clock", json={"advanceSeconds": 61})
     assert pay(gateway, stale, request_id="E")["result"]["resultCode"] == "EXPIRED_CODE"
@@ -126,9 +121,7 @@ def test_refunds_partial_multiple_and_capped(gateway: Gateway) -> None:
     paid = pay(gateway, gateway.code(), amount=1000)
     pid = paid["paymentId"]
 
-    def refund(
-        rid: str, value: int, currency: str = "USD", payment_id: str = pid
-    ) -> dict[str, Any]:
+    def refund(rid: str, value: int, currency: str = "USD", payment_id: str = pid) -> dict[str, Any]:
         return gateway.call(
             "refund",
             {
@@ -159,9 +152,7 @@ def test_refunds_partial_multiple_and_capped(gateway: Gateway) -> None:
         "R1",
         "R2",
     ]
-    assert (
-        gateway.call("cancel", {"paymentId": pid})["result"]["resultCode"] == "ORDER_STATUS_INVALID"
-    )
+    assert gateway.call("cancel", {"paymentId": pid})["result"]["resultCode"] == "ORDER_STATUS_INVALID"
     assert total_money(gateway) == money
 
 
@@ -189,10 +180,7 @@ def test_cancel_reverses_is_idempotent_and_blocks_reuse(gateway: Gateway) -> Non
     assert buyer_balance(gateway) == before
     inquiry = gateway.call("inquiryPayment", {"paymentRequestId": "PR-1"})
     assert inquiry["paymentStatus"] == "CANCELLED"
-    assert (
-        pay(gateway, gateway.code(), amount=800)["result"]["resultCode"]
-        == "REPEAT_REQ_INCONSISTENT"
-    )
+    assert pay(gateway, gateway.code(), amount=800)["result"]["resultCode"] == "REPEAT_REQ_INCONSISTENT"
     replay = pay(gateway, _code_of(gateway, "PR-1"), amount=800)
     assert replay["result"]["resultCode"] == "ORDER_IS_CANCELED"
     refund = gateway.call(
@@ -204,10 +192,7 @@ def test_cancel_reverses_is_idempotent_and_blocks_reuse(gateway: Gateway) -> Non
         },
     )
     assert refund["result"]["resultCode"] == "ORDER_IS_CANCELED"
-    assert (
-        gateway.call("cancel", {"paymentId": "missing"})["result"]["resultCode"]
-        == "ORDER_NOT_EXIST"
-    )
+    assert gateway.call("cancel", {"paymentId": "missing"})["result"]["resultCode"] == "ORDER_NOT_EXIST"
 
 
 def _code_of(gw: Gateway, request_id: str) -> str:
@@ -229,10 +214,7 @@ def test_cancel_window_ends_after_the_gmt8_day_plus_grace(gateway: Gateway) -> N
     pid2 = pay(gateway, code, request_id="PR-2")["paymentId"]
     assert gateway.call("cancel", {"paymentId": pid})["result"]["resultCode"] == "SUCCESS"
     gateway.http.post("/_emulator/clock", json={"now": "2031-01-03T00:16:00+08:00"})
-    assert (
-        gateway.call("cancel", {"paymentId": pid2})["result"]["resultCode"]
-        == "CANCEL_WINDOW_EXCEED"
-    )
+    assert gateway.call("cancel", {"paymentId": pid2})["result"]["resultCode"] == "CANCEL_WINDOW_EXCEED"
 
 
 def test_isv_acts_for_its_merchant_only(gateway: Gateway) -> None:
@@ -246,13 +228,9 @@ def test_isv_acts_for_its_merchant_only(gateway: Gateway) -> None:
         "pay", pay_body(gateway.code(), currency=cur), app=isv, headers={"Agent-Token": "Z" * 48}
     )
     assert wrong["result"]["resultCode"] == "ACCESS_DENIED"
-    empty = gateway.call(
-        "pay", pay_body(gateway.code(), currency=cur), app=isv, headers={"Agent-Token": ""}
-    )
+    empty = gateway.call("pay", pay_body(gateway.code(), currency=cur), app=isv, headers={"Agent-Token": ""})
     assert empty["result"]["resultCode"] == "ACCESS_DENIED"
-    ok = gateway.call(
-        "pay", pay_body(gateway.code(), currency=cur), app=isv, headers={"Agent-Token": token}
-    )
+    ok = gateway.call("pay", pay_body(gateway.code(), currency=cur), app=isv, headers={"Agent-Token": token})
     assert ok["result"]["resultCode"] == "SUCCESS"
     # The merchant application cannot see the ISV merchant's payment, and vice versa.
     merchant = gateway.call("inquiryPayment", {"paymentId": ok["paymentId"]})
@@ -281,15 +259,15 @@ def test_key_rotation_selects_by_key_version(gateway: Gateway) -> None:
     assert put.status_code == 200
     pem = private_key_pkcs1_pem(new_key)
     assert (
-        gateway.call("inquiryPayment", {"paymentId": "x"}, key_version="2", private_key=pem)[
-            "result"
-        ]["resultCode"]
+        gateway.call("inquiryPayment", {"paymentId": "x"}, key_version="2", private_key=pem)["result"][
+            "resultCode"
+        ]
         == "ORDER_NOT_EXIST"
     )
     assert (
-        gateway.call("inquiryPayment", {"paymentId": "x"}, key_version="1", private_key=pem)[
-            "result"
-        ]["resultCode"]
+        gateway.call("inquiryPayment", {"paymentId": "x"}, key_version="1", private_key=pem)["result"][
+            "resultCode"
+        ]
         == "INVALID_SIGNATURE"
     )
     # Without keyVersion the upload replaces version 1.

@@ -90,9 +90,7 @@ def _step(rt: Runtime, merchant: Merchant, op: tuple[Any, ...], made: list[str],
                     buyer_login_id=p.buyer_login_id, payment_id=p.payment_id, approve=op[2]
                 )
         elif kind == "cancel" and made:
-            rt.payments.cancel(
-                merchant, payment_id=made[op[1] % len(made)], payment_request_id=None
-            )
+            rt.payments.cancel(merchant, payment_id=made[op[1] % len(made)], payment_request_id=None)
         elif kind == "refund" and made:
             rt.refunds.refund(
                 merchant,

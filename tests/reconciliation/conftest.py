@@ -15,9 +15,7 @@ from ..support import EmulatorProcess, SdkDriver, ensure_sdk_venv, free_port, po
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def drop_live(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Live]:
+def drop_live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     backend: str = request.param
     python = ensure_sdk_venv()
     database: Any = postgres_database() if backend == "postgres" else nullcontext(None)

@@ -95,9 +95,7 @@ def tie_out_batch(items: Rows, summary: Rows, *, fee: int) -> None:
     for kind, row in by_type.items():
         chosen = [r for r in items if kind == "TOTAL" or r["transactionType"] == kind]
         assert int(row["count"]) == len(chosen)
-        assert int(row["settlementAmountValue"]) == sum(
-            int(r["settlementAmountValue"]) for r in chosen
-        )
+        assert int(row["settlementAmountValue"]) == sum(int(r["settlementAmountValue"]) for r in chosen)
         assert int(row["feeAmountValue"]) == sum(int(r["feeAmountValue"]) for r in chosen)
         assert row["settlementBatchId"] == items[0]["settlementBatchId"]
         assert row["settlementTime"] == items[0]["settlementTime"]
@@ -161,13 +159,9 @@ def test_reports_tie_out_to_the_sdk_over_sftp(drop: Live) -> None:
     cid = usd["customerId"]
 
     # Transaction details of T and T+1: every successful transaction, signed, by its own day.
-    items_t = {
-        (r["transactionType"], r["transactionId"]): r
-        for r in pick(files, cid, T, "transactionItems")
-    }
+    items_t = {(r["transactionType"], r["transactionId"]): r for r in pick(files, cid, T, "transactionItems")}
     items_t1 = {
-        (r["transactionType"], r["transactionId"]): r
-        for r in pick(files, cid, t1, "transactionItems")
+        (r["transactionType"], r["transactionId"]): r for r in pick(files, cid, t1, "transactionItems")
     }
     expected_t = {
         ("PAYMENT", a["paymentId"]): ("E2E-A", "", "", 10000, a["paymentTime"]),
@@ -214,16 +208,13 @@ def test_reports_tie_out_to_the_sdk_over_sftp(drop: Live) -> None:
         pick(files, cid, t1, "settlementItems_USD_"),
         pick(files, cid, t1, "settlementSummary_USD_"),
     )
-    assert [
-        (r["transactionType"], r["transactionId"], r["settlementAmountValue"]) for r in s1_items
-    ] == [
+    assert [(r["transactionType"], r["transactionId"], r["settlementAmountValue"]) for r in s1_items] == [
         ("PAYMENT", a["paymentId"], "9990"),
         ("REFUND", ra1["refundId"], "-1510"),
     ]
     tie_out_batch(s1_items, s1_summary, fee=fee)
     assert [
-        (r["summaryType"], r["count"], r["settlementAmountValue"], r["feeAmountValue"])
-        for r in s1_summary
+        (r["summaryType"], r["count"], r["settlementAmountValue"], r["feeAmountValue"]) for r in s1_summary
     ] == [
         ("TOTAL", "2", "8480", "20"),
         ("PAYMENT", "1", "9990", "10"),
@@ -269,8 +260,7 @@ def test_reports_tie_out_to_the_sdk_over_sftp(drop: Live) -> None:
     assert not [k for k in isv_job["files"] if k.startswith(isv["customerId"] + "/")]
     isv_rows = pick(isv_job["files"], isv["testMerchantCustomerId"], T, "transactionItems")
     assert [
-        (r["transactionId"], r["transactionAmountValue"], r["transactionCurrency"])
-        for r in isv_rows
+        (r["transactionId"], r["transactionAmountValue"], r["transactionCurrency"]) for r in isv_rows
     ] == [(isv_paid["paymentId"], "5000", "HKD")]
     jpy_job = finance_job(drop, jpy, [T, t1])
     jpy_settled = pick(jpy_job["files"], jpy["customerId"], t1, "settlementItems_JPY_")

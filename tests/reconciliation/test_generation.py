@@ -117,9 +117,7 @@ def test_files_appear_at_the_cutoff_plus_delay(gateway: Gateway) -> None:
     ]
     assert items_path(gateway, T) in found
     rows = report(gateway, items_path(gateway, T))
-    assert [(r["transactionId"], r["transactionAmountValue"]) for r in rows] == [
-        (paid["paymentId"], "1000")
-    ]
+    assert [(r["transactionId"], r["transactionAmountValue"]) for r in rows] == [(paid["paymentId"], "1000")]
     assert rows[0]["paymentTime"] == paid["paymentTime"] == f"{T}T23:50:00+08:00"
 
 
@@ -135,9 +133,7 @@ def test_a_clock_jump_writes_every_due_day_once(gateway: Gateway) -> None:
     assert days == [d.replace("-", "") for d in (T, next_day(T), next_day(T, 2), next_day(T, 3))]
     assert items_path(gateway, next_day(T)) not in found
     assert report(gateway, items_path(gateway, T))[0]["transactionId"] == first["paymentId"]
-    assert (
-        report(gateway, items_path(gateway, next_day(T, 2)))[0]["transactionRequestId"] == "JUMP-2"
-    )
+    assert report(gateway, items_path(gateway, next_day(T, 2)))[0]["transactionRequestId"] == "JUMP-2"
     assert second["paymentId"]
     # The hook keeps running every second: written days are not written again.
     mtimes = {p: (gateway_data(gateway) / p).stat().st_mtime_ns for p in found}
@@ -181,14 +177,10 @@ def test_on_demand_run_is_byte_identical_and_scoped(gateway: Gateway) -> None:
     ).json()
     assert {f["customerId"] for f in isv_run["files"]} == {isv["testMerchantCustomerId"]}
     # Listing filters.
-    assert set(files(gateway, customerId=merchant["customerId"], date=T)) == {
-        items_path(gateway, T)
-    }
+    assert set(files(gateway, customerId=merchant["customerId"], date=T)) == {items_path(gateway, T)}
     bad = gateway.http.post("/_emulator/reconciliation/run", json={"date": "14/03/2090"})
     assert bad.status_code == 422 and "YYYY-MM-DD" in bad.json()["error"]
-    unknown = gateway.http.post(
-        "/_emulator/reconciliation/run", json={"date": T, "clientId": "SANDBOX_NOPE"}
-    )
+    unknown = gateway.http.post("/_emulator/reconciliation/run", json={"date": T, "clientId": "SANDBOX_NOPE"})
     assert unknown.status_code == 404
 
 
@@ -227,9 +219,9 @@ def test_a_cancel_after_settlement_is_settled_negative(custom: Gateway) -> None:
     clock(gw, f"{T}T10:00:00+08:00")
     paid = pay(gw, "LATE-1", 4000)
     clock(gw, f"{next_day(T)}T03:00:00+08:00")  # the batch of T settled at 02:00
-    assert [
-        r["transactionId"] for r in report(gw, one(files(gw, date=next_day(T)), "settlementItems"))
-    ] == [paid["paymentId"]]
+    assert [r["transactionId"] for r in report(gw, one(files(gw, date=next_day(T)), "settlementItems"))] == [
+        paid["paymentId"]
+    ]
     cancel(gw, paid["paymentId"])
     clock(gw, f"{next_day(T, 2)}T03:00:00+08:00")
     batch = files(gw, date=next_day(T, 2))
@@ -267,9 +259,7 @@ def test_empty_files_and_working_days(custom: Gateway) -> None:
         by_type.setdefault(f["type"], set()).add(f["customerId"])
         if f["type"] != "settlementSummary":
             assert f["rows"] == 0
-    assert by_type == dict.fromkeys(
-        ("transactionItems", "settlementItems", "settlementSummary"), customers
-    )
+    assert by_type == dict.fromkeys(("transactionItems", "settlementItems", "settlementSummary"), customers)
     data = gateway_data(gw)
     sample = next(f for f in run["files"] if f["type"] == "transactionItems")
     assert (data / sample["path"]).read_text().split("\n")[1:] == ["<END>"]
@@ -340,9 +330,7 @@ def test_the_control_api_needs_the_admin_token(tmp_path: Path) -> None:
         r = gw.http.post("/_emulator/reconciliation/run", json={"date": T})
         assert r.status_code == 401
         assert gw.http.get("/_emulator/reconciliation/files").status_code == 401
-        ok = gw.http.get(
-            "/_emulator/reconciliation/files", headers={"Authorization": "Bearer s3cret"}
-        )
+        ok = gw.http.get("/_emulator/reconciliation/files", headers={"Authorization": "Bearer s3cret"})
         assert ok.status_code == 200
 
 

@@ -40,9 +40,7 @@ def _files(root: Path, kind: str) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("variant", ["minor", "major"])
 @pytest.mark.parametrize("kind", TYPES)
-def test_report_matches_golden(
-    tmp_path: Path, kind: str, variant: str, database_url: str | None
-) -> None:
+def test_report_matches_golden(tmp_path: Path, kind: str, variant: str, database_url: str | None) -> None:
     world = _generate(tmp_path, variant, database_url)
     try:
         produced = _files(world.data_dir, kind)

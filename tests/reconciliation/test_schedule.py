@@ -109,9 +109,7 @@ def test_names_and_amounts() -> None:
     assert report_type("../etc/passwd") is None
     batch = settlement_batch_id(customer_id="1", currency="USD", settlement_date=date(2090, 3, 15))
     assert len(batch) == 19 and batch.startswith("20900315") and batch.isdigit()
-    assert batch == settlement_batch_id(
-        customer_id="1", currency="USD", settlement_date=date(2090, 3, 15)
-    )
+    assert batch == settlement_batch_id(customer_id="1", currency="USD", settlement_date=date(2090, 3, 15))
     assert AmountFormat(major_units=False)("USD", -1450) == "-1450"
     assert AmountFormat(major_units=True)("USD", -1450) == "-14.50"
     assert AmountFormat(major_units=True)("USD", 10) == "0.10"

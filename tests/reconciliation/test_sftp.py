@@ -53,9 +53,7 @@ def sftp(world: World, credentials: tuple[str, str], session: Session) -> Any:
     """Start the server, log in with ``credentials``, run ``session``, stop everything."""
 
     async def scenario() -> Any:
-        drop = await start_sftp_server(
-            world.service, host="127.0.0.1", port=0, data_dir=world.data_dir
-        )
+        drop = await start_sftp_server(world.service, host="127.0.0.1", port=0, data_dir=world.data_dir)
         try:
             async with (
                 asyncssh.connect(
@@ -101,9 +99,7 @@ def test_a_login_reads_its_own_reports(world: World) -> None:
         out["settlements"] = sorted(
             n for n in await client.listdir("/v1/settlements") if n not in (".", "..")
         )
-        out["day"] = sorted(
-            n for n in await client.listdir(f"{HOME}/{YMD}") if n not in (".", "..")
-        )
+        out["day"] = sorted(n for n in await client.listdir(f"{HOME}/{YMD}") if n not in (".", ".."))
         async with client.open(ITEMS, "rb") as f:
             out["items"] = await f.read()
         async with client.open(f"{YMD}/transactionItems_{YMD}_000.csv", "rb") as f:
@@ -120,9 +116,7 @@ def test_a_login_reads_its_own_reports(world: World) -> None:
     assert (
         seen["items"]
         == seen["relative"]
-        == (
-            world.service.root / USD_MERCHANT / YMD / f"transactionItems_{YMD}_000.csv"
-        ).read_bytes()
+        == (world.service.root / USD_MERCHANT / YMD / f"transactionItems_{YMD}_000.csv").read_bytes()
     )
     assert seen["mode"] & 0o222 == 0
 
@@ -219,9 +213,7 @@ def test_the_drop_is_read_only(world: World, tmp_path: Path) -> None:
 
 def test_shell_and_exec_are_refused(world: World) -> None:
     async def scenario() -> None:
-        drop = await start_sftp_server(
-            world.service, host="127.0.0.1", port=0, data_dir=world.data_dir
-        )
+        drop = await start_sftp_server(world.service, host="127.0.0.1", port=0, data_dir=world.data_dir)
         try:
             async with asyncssh.connect(
                 "127.0.0.1",
