@@ -61,9 +61,7 @@ _REFUSED = b'{"result":{"resultCode":"INVALID_SIGNATURE","resultStatus":"F"}}'
 class FloorApp:
     """A bare ASGI app: no router, no database, no threads."""
 
-    def __init__(
-        self, *, merchant_keys: dict[str, rsa.RSAPublicKey], alipay_key: rsa.RSAPrivateKey
-    ):
+    def __init__(self, *, merchant_keys: dict[str, rsa.RSAPublicKey], alipay_key: rsa.RSAPrivateKey):
         self._keys = merchant_keys
         self._alipay_key = alipay_key
 

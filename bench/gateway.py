@@ -356,9 +356,7 @@ class Connection(asyncio.Protocol):
             self._transport.close()
 
 
-async def drive(
-    server: Server, feed: Feed, run: Run, *, concurrency: int, seconds: float = math.inf
-) -> None:
+async def drive(server: Server, feed: Feed, run: Run, *, concurrency: int, seconds: float = math.inf) -> None:
     """Open every connection, then start the clock and keep each one busy until the deadline.
 
     Adds the time from the first request to the last answer to ``run.elapsed`` and the
@@ -526,9 +524,7 @@ class Bench:
         if self.problems:
             raise BenchError(self.problems[0])
 
-    async def compare(
-        self, api: str, path: str, requests: Sequence[bytes], *, emulator_cycles: bool
-    ) -> None:
+    async def compare(self, api: str, path: str, requests: Sequence[bytes], *, emulator_cycles: bool) -> None:
         """Emulator and floor in alternating slices, so drifting background load hits both."""
         feeds = {
             self.floor.name: Feed(requests, cycle=True),
@@ -536,9 +532,7 @@ class Bench:
         }
         runs = {
             self.floor.name: Run(markers=(SUCCESS,)),
-            self.emulator.name: Run(
-                markers=(SUCCESS, PAID) if api == "inquiryPayment" else (SUCCESS,)
-            ),
+            self.emulator.name: Run(markers=(SUCCESS, PAID) if api == "inquiryPayment" else (SUCCESS,)),
         }
         profiler = self.start_profiler(api)
         try:
@@ -560,8 +554,7 @@ class Bench:
             run = runs[server.name]
             what = f"{api} on the {server.name}"
             self.problems.extend(
-                f"{what}: {p}"
-                for p in verify_samples(run, path, self.alipay_key, self.signer.client_id)
+                f"{what}: {p}" for p in verify_samples(run, path, self.alipay_key, self.signer.client_id)
             )
             if not run.samples:
                 self.problems.append(f"{what}: no answers")
@@ -643,9 +636,7 @@ class Bench:
         for api in ("inquiryPayment", "pay"):
             e, f = self.result(api, "emulator"), self.result(api, "floor")
             ratios[api] = e.rps / f.rps if f.rps else 0.0
-            cpu_ratios[api] = (
-                round(e.cpu_ms / f.cpu_ms, 2) if e.cpu_ms is not None and f.cpu_ms else None
-            )
+            cpu_ratios[api] = round(e.cpu_ms / f.cpu_ms, 2) if e.cpu_ms is not None and f.cpu_ms else None
         inquiry_p99 = self.result("inquiryPayment", "emulator").summary()["p99Ms"]
         targets = [
             {
@@ -779,9 +770,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds per warm-up (2)")
     parser.add_argument("--inquiry-pool", type=int, default=256, help="payments inquired (256)")
-    parser.add_argument(
-        "--max-pay", type=int, default=30000, help="cap on pre-signed emulator pays (30000)"
-    )
+    parser.add_argument("--max-pay", type=int, default=30000, help="cap on pre-signed emulator pays (30000)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
         "--emulator-command",

@@ -161,9 +161,7 @@ def chunks(rows: Iterator[tuple[Any, ...]], size: int) -> Iterator[list[tuple[An
         yield batch
 
 
-def load(
-    db: Database, table: Any, columns: tuple[str, ...], rows: Iterator[tuple[Any, ...]]
-) -> int:
+def load(db: Database, table: Any, columns: tuple[str, ...], rows: Iterator[tuple[Any, ...]]) -> int:
     count = 0
     if db.dialect == "postgresql":
         raw = db.engine.raw_connection()
@@ -197,8 +195,7 @@ def prepare(data_dir: Path, database_url: str | None, total: int) -> dict[str, A
                 .values(settlement_currency="USD")  # type: ignore[arg-type]
             )
         merchants = [
-            (a.test_merchant_customer_id or a.customer_id, a.client_id, a.test_currency)
-            for a in apps
+            (a.test_merchant_customer_id or a.customer_id, a.client_id, a.test_currency) for a in apps
         ]
         payment_rows, refund_rows = transactions(total, merchants)
         began = time.perf_counter()
@@ -227,9 +224,7 @@ def generate(data_dir: Path, database_url: str | None) -> dict[str, Any]:
         "generationSeconds": round(seconds, 2),
         "peakRssMb": round(peak_rss_mb(), 1),
         "rssBeforeMb": round(baseline, 1),
-        "files": [
-            {"path": f.path, "type": f.type, "rows": f.rows, "size": f.size} for f in result.files
-        ],
+        "files": [{"path": f.path, "type": f.type, "rows": f.rows, "size": f.size} for f in result.files],
     }
 
 
