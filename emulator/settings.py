@@ -30,8 +30,10 @@ class Settings(BaseSettings):
     admin_token: str | None = None
     # Extra DNS names / IPs for the generated server certificate, comma-separated.
     tls_hostnames: str = ""
-    # URL prefix the emulator advertises (sandbox resources, wallet links); derived when unset.
+    # URLs the emulator advertises (sandbox resources, wallet links); derived when unset. Set them
+    # when clients reach it under another name or port (a container published as -p 443:8443).
     public_url: str | None = None
+    public_https_url: str | None = None
     log_level: str = "info"
 
     # Spec §9 U2: the real gateway probably answers INVALID_SIGNATURE / KEY_NOT_FOUND unsigned.
@@ -107,5 +109,7 @@ class Settings(BaseSettings):
     def https_url(self) -> str | None:
         if not self.tls_port:
             return None
+        if self.public_https_url:
+            return self.public_https_url.rstrip("/")
         host = "localhost" if self.host in ("127.0.0.1", "0.0.0.0", "::") else self.host
         return f"https://{host}" if self.tls_port == 443 else f"https://{host}:{self.tls_port}"
