@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,10 +169,25 @@ class Live:
         }
 
 
+@contextmanager
+def running(process: EmulatorProcess, *, backend: str) -> Iterator[Live]:
+    """Start ``process``, give it an SDK driver and a control client; stop all, expect exit 0."""
+    process.start()
+    port_override = None if process.tls_port == 443 else process.tls_port
+    sdk = SdkDriver(ensure_sdk_venv(), ca_file=process.ca_file, port_override=port_override)
+    control = EmulatorClient(process.http_url)
+    try:
+        yield Live(process=process, control=control, sdk=sdk, backend=backend, sandbox=control.sandbox())
+    finally:
+        sdk.close()
+        control.close()
+        code = process.stop()
+        assert code == 0, f"emulator exited with {code} on SIGTERM:\n{process.log()}"
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     backend: str = request.param
-    python = ensure_sdk_venv()
     tls_port = 443 if can_bind(443) else None
     if tls_port is None:
         _notes.append(
@@ -179,29 +195,9 @@ def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
             "connection port patched to the emulator's TLS port"
         )
     with _database(backend) as url:
-        process = EmulatorProcess(
-            tmp_path_factory.mktemp(f"live-{backend}") / "data", database_url=url, tls_port=tls_port
-        )
-        process.start()
-        sdk = SdkDriver(
-            python,
-            ca_file=process.ca_file,
-            port_override=None if tls_port == 443 else process.tls_port,
-        )
-        control = EmulatorClient(process.http_url)
-        try:
-            yield Live(
-                process=process,
-                control=control,
-                sdk=sdk,
-                backend=backend,
-                sandbox=control.sandbox(),
-            )
-        finally:
-            sdk.close()
-            control.close()
-            code = process.stop()
-            assert code == 0, f"emulator exited with {code} on SIGTERM:\n{process.log()}"
+        data = tmp_path_factory.mktemp(f"live-{backend}") / "data"
+        with running(EmulatorProcess(data, database_url=url, tls_port=tls_port), backend=backend) as live:
+            yield live
 
 
 def _database(backend: str) -> Any:

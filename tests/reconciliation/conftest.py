@@ -8,16 +8,13 @@ from typing import Any
 
 import pytest
 
-from emulator.testing import EmulatorClient
-
-from ..conftest import BACKENDS, Live
-from ..support import EmulatorProcess, SdkDriver, ensure_sdk_venv, free_port, postgres_database
+from ..conftest import BACKENDS, Live, running
+from ..support import EmulatorProcess, free_port, postgres_database
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def drop_live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     backend: str = request.param
-    python = ensure_sdk_venv()
     database: Any = postgres_database() if backend == "postgres" else nullcontext(None)
     with database as url:
         process = EmulatorProcess(
@@ -25,22 +22,8 @@ def drop_live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
             database_url=url,
             sftp_port=free_port(),
         )
-        process.start()
-        sdk = SdkDriver(python, ca_file=process.ca_file, port_override=process.tls_port)
-        control = EmulatorClient(process.http_url)
-        try:
-            yield Live(
-                process=process,
-                control=control,
-                sdk=sdk,
-                backend=backend,
-                sandbox=control.sandbox(),
-            )
-        finally:
-            sdk.close()
-            control.close()
-            code = process.stop()
-            assert code == 0, f"emulator exited with {code} on SIGTERM:\n{process.log()}"
+        with running(process, backend=backend) as live:
+            yield live
 
 
 @pytest.fixture
