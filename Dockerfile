@@ -38,7 +38,7 @@ ENV PATH=/opt/alipay-emulator/bin:$PATH \
 USER 10001:10001
 WORKDIR /data
 VOLUME ["/data"]
-# 8080: HTTP (gateway, control API, dashboard); 8443: HTTPS (same app); 2222: SFTP reports.
+# 8080: HTTP (gateway, control API, wallet pages); 8443: HTTPS (same app); 2222: SFTP reports.
 EXPOSE 8080 8443 2222
 # Only what the image has: its Python and urllib; follows ALIPAY_EMULATOR_PORT when set. Docker
 # runs the first probe one interval after start; the probe retries for up to 0.8 s, so a start
