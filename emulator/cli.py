@@ -62,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"alipay-emulator {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the gateway (HTTP and HTTPS), the control API and the SFTP drop")
+    serve = sub.add_parser(
+        "serve", help="run the gateway (HTTP and HTTPS), the control API and the SFTP drop"
+    )
     _add_options(serve)
     sandbox = sub.add_parser("sandbox", help="print the sandbox resources as JSON")
     _add_options(sandbox)

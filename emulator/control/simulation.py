@@ -13,13 +13,12 @@ import random
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from ..clock import iso
 from ..errors import CATALOGUE, ResultStatus, status_of
 
 API_NAMES = ("pay", "inquiryPayment", "cancel", "refund", "inquiryRefund", "*")
-FaultKind = Literal["latency", "http_status", "no_response", "drop_after_commit"]
 FAULT_KINDS: tuple[str, ...] = ("latency", "http_status", "no_response", "drop_after_commit")
 
 

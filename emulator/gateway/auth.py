@@ -6,7 +6,7 @@ wire code with a ``Diagnosis`` for the journal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -45,7 +45,6 @@ class GatewayCall:
     merchant: Merchant | None = None
     diagnosis: Diagnosis | None = None
     fault: Fault | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 @lru_cache(maxsize=256)

@@ -33,7 +33,7 @@ from ..errors import (
     ParamIllegal,
     UnknownException,
 )
-from ..journal import Diagnosis, JournalEntry
+from ..journal import MAX_BODY_CHARS, Diagnosis, JournalEntry
 from ..runtime import Runtime
 from ..signing import canonical_message, sign, signature_header
 from ..transport import drop_capability
@@ -280,7 +280,7 @@ def _journal(rt: Runtime, call: GatewayCall, result: dict[str, Any], *, note: st
             method=call.method,
             path=call.path,
             headers=call.headers,
-            body=call.body[: 64 * 1024].decode("utf-8", errors="replace"),
+            body=call.body[:MAX_BODY_CHARS].decode("utf-8", errors="replace"),
             result_code=result.get("resultCode"),
             result_status=result.get("resultStatus"),
             latency_ms=(time.perf_counter() - call.started) * 1000,

@@ -18,7 +18,6 @@ from .models import Payment, PaymentStatus, PaymentView
 from .service import PayCommand, PaymentService
 
 Id64 = Annotated[WireStr, Field(min_length=1, max_length=64)]
-Text256 = Annotated[WireStr, Field(max_length=256)]
 
 
 class AmountIn(WireModel):
