@@ -361,9 +361,12 @@ class PaymentService:
                 self._finish(session, payment, PaymentStatus.FAIL, "USER_PAYMENT_VERIFICATION_FAILED", now)
             return payment
 
-    def payment_for_code(self, code_value: str) -> Payment | None:
+    def scannable_payment(self, payment_id: str) -> Payment | None:
+        """An order- or entry-code payment by its id (the wallet page's address)."""
         with self._db.read() as session:
-            return session.exec(select(Payment).where(Payment.code_value == code_value)).first()
+            return session.exec(
+                select(Payment).where(Payment.payment_id == payment_id, col(Payment.code_value).is_not(None))
+            ).first()
 
     # -- due work --------------------------------------------------------------------------
 
@@ -415,9 +418,6 @@ class PaymentService:
     @staticmethod
     def _by_request_id(session: Session, merchant: Merchant, request_id: str) -> Payment | None:
         params = {"m": merchant.customer_id, "r": request_id}
-        # A plain column probe first: a first-time pay (the common case) loads no entity.
-        if session.connection().execute(_EXISTS, params).first() is None:
-            return None
         return session.execute(_BY_REQUEST, params).scalars().first()
 
     @staticmethod
@@ -448,9 +448,6 @@ _ROW_BY_ID = select(_PAYMENTS).where(
     _PAYMENTS.c.merchant_customer_id == bindparam("m"), _PAYMENTS.c.payment_id == bindparam("p")
 )
 _ROW_BY_REQUEST = select(_PAYMENTS).where(
-    _PAYMENTS.c.merchant_customer_id == bindparam("m"), _PAYMENTS.c.payment_request_id == bindparam("r")
-)
-_EXISTS = select(_PAYMENTS.c.payment_id).where(
     _PAYMENTS.c.merchant_customer_id == bindparam("m"), _PAYMENTS.c.payment_request_id == bindparam("r")
 )
 _BY_ID = select(Payment).where(

@@ -62,8 +62,8 @@ def confirm(body: ConfirmIn, rt: RuntimeDep) -> dict[str, Any]:
 
 
 def _payment(rt: Runtime, request: Request, payment_id: str) -> Payment:
-    code_value = f"{rt.settings.http_url()}{PREFIX}/wallet/c/{payment_id}"
-    payment = rt.payments.payment_for_code(code_value)
+    # By id, not by rebuilding the code value: that would break if the public URL changed.
+    payment = rt.payments.scannable_payment(payment_id)
     if payment is None:
         raise ControlError(404, "unknown code")
     return payment
