@@ -27,6 +27,8 @@ from .runtime import Runtime, build_runtime
 from .settings import Settings
 from .tls import ensure_tls
 from .wallet import router as wallet
+from .web import pages as web_pages
+from .web.layout import register as register_pages
 
 log = logging.getLogger("emulator")
 
@@ -122,4 +124,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(wallet.router)
     app.include_router(wallet.pages)
     app.include_router(notifications.router)
+    app.mount(web_pages.STATIC_PREFIX, web_pages.static_files(), name="static")
+    register_pages(app, web_pages.router)
     return app
