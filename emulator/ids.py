@@ -10,7 +10,6 @@ from datetime import datetime
 
 from .clock import GMT8
 
-_PAYMENT_CODE_SPACE = 10**16
 # Odd and not a multiple of 5, so n -> n * K mod 10^16 is a bijection: codes look random,
 # never repeat, and need no random source.
 _PAYMENT_CODE_MULTIPLIER = 6_364_136_223_846_793
@@ -25,10 +24,20 @@ def refund_id(created: datetime, seq: int) -> str:
     return f"{created.astimezone(GMT8):%Y%m%d}1140108013{seq:017d}"
 
 
-def payment_code(seq: int) -> str:
-    """18 digits starting ``28``: a syntactically valid Alipay payment code (spec §3.2)."""
-    mixed = (seq * _PAYMENT_CODE_MULTIPLIER + _PAYMENT_CODE_OFFSET) % _PAYMENT_CODE_SPACE
-    return f"28{mixed:016d}"
+PAYMENT_CODE_DIGITS = range(16, 25)
+
+
+def payment_code(seq: int, digits: int = 18) -> str:
+    """``digits`` (16-24, default 18) starting ``28``: a valid Alipay payment code (spec §3.2).
+
+    The multiplier is odd and not a multiple of 5, so the mix is a bijection modulo every power
+    of ten: codes of one length never repeat, and codes of different lengths differ anyway.
+    """
+    if digits not in PAYMENT_CODE_DIGITS:
+        raise ValueError("a payment code has 16 to 24 digits")
+    space = 10 ** (digits - 2)
+    mixed = (seq * _PAYMENT_CODE_MULTIPLIER + _PAYMENT_CODE_OFFSET) % space
+    return f"28{mixed:0{digits - 2}d}"
 
 
 def is_payment_code_syntax(code: str) -> bool:

@@ -179,8 +179,9 @@ class EmulatorClient:
         result: dict[str, Any] = self._call("POST", "/reset", params=params)
         return result
 
-    def payment_code(self, login_id: str) -> str:
-        return str(self._call("POST", f"/buyers/{login_id}/payment-codes")["paymentCode"])
+    def payment_code(self, login_id: str, *, digits: int | None = None) -> str:
+        body = {"digits": digits} if digits is not None else None
+        return str(self._call("POST", f"/buyers/{login_id}/payment-codes", json=body)["paymentCode"])
 
     def put_public_key(
         self, client_id: str, public_key: str, *, key_version: str | None = None

@@ -85,14 +85,19 @@ class PaymentCodeOut(CamelModel):
     buyer: str
 
 
+class PaymentCodeIn(CamelModel):
+    digits: int = Field(default=18, ge=16, le=24)
+
+
 @router.post("/buyers/{login_id}/payment-codes", response_model=PaymentCodeOut, response_model_by_alias=True)
-def new_payment_code(login_id: str, rt: RuntimeDep) -> PaymentCodeOut:
+def new_payment_code(login_id: str, rt: RuntimeDep, body: PaymentCodeIn | None = None) -> PaymentCodeOut:
     with rt.db.write() as session:
         code = issue_payment_code(
             session,
             login_id=login_id,
             now=rt.clock.now(),
             ttl_seconds=rt.settings.payment_code_ttl_seconds,
+            digits=(body or PaymentCodeIn()).digits,
         )
     return PaymentCodeOut(payment_code=code.code, expires_at=iso(code.expires_at), buyer=login_id)
 

@@ -15,11 +15,16 @@ from ..storage import Tx, connection_of, next_sequence
 from .models import PaymentCode
 
 
-def issue_payment_code(session: Session, *, login_id: str, now: datetime, ttl_seconds: int) -> PaymentCode:
+def issue_payment_code(
+    session: Session, *, login_id: str, now: datetime, ttl_seconds: int, digits: int = 18
+) -> PaymentCode:
+    """A fresh code for the buyer: 18 digits like most wallets, or 16-24 (some show 24)."""
+    if digits not in ids.PAYMENT_CODE_DIGITS:
+        raise ControlError(422, "digits: a payment code has 16 to 24 digits")
     if session.get(Buyer, login_id) is None:
         raise ControlError(404, f"no buyer with loginId {login_id!r}")
     code = PaymentCode(
-        code=ids.payment_code(next_sequence(session, "payment_code")),
+        code=ids.payment_code(next_sequence(session, "payment_code"), digits),
         buyer_login_id=login_id,
         issued_at=now,
         expires_at=now + timedelta(seconds=ttl_seconds),
