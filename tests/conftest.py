@@ -100,10 +100,20 @@ class Gateway:
         return data
 
 
+# Every pay carries a notification URL (issue #12: paymentNotifyUrl is required). Nothing listens
+# on port 9 (discard): deliveries fail and are retried, which no test here depends on.
+NOTIFY_URL = "http://127.0.0.1:9/notify"
+
+
 def pay_body(
-    code: str, *, request_id: str = "PR-1", currency: str = "USD", amount: int = 1000
+    code: str,
+    *,
+    request_id: str = "PR-1",
+    currency: str = "USD",
+    amount: int = 1000,
+    notify_url: str | None = NOTIFY_URL,
 ) -> dict[str, Any]:
-    return {
+    body = {
         "productCode": "IN_STORE_PAYMENT",
         "paymentRequestId": request_id,
         "order": {
@@ -125,6 +135,9 @@ def pay_body(
         "paymentMethod": {"paymentMethodType": "CONNECT_WALLET", "paymentMethodId": code},
         "paymentFactor": {"inStorePaymentScenario": "PaymentCode"},
     }
+    if notify_url is not None:
+        body["paymentNotifyUrl"] = notify_url
+    return body
 
 
 @pytest.fixture
