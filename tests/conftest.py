@@ -19,6 +19,7 @@ from emulator.signing import canonical_message, load_private_key, sign, signatur
 from emulator.testing import EmulatorClient
 
 from .support import (
+    NOTIFY_URL,
     POSTGRES_ENV,
     EmulatorProcess,
     SdkDriver,
@@ -98,11 +99,6 @@ class Gateway:
         assert response.status_code == 200, response.text
         data: dict[str, Any] = response.json()
         return data
-
-
-# Every pay carries a notification URL (issue #12: paymentNotifyUrl is required). Nothing listens
-# on port 9 (discard): deliveries fail and are retried, which no test here depends on.
-NOTIFY_URL = "http://127.0.0.1:9/notify"
 
 
 def pay_body(
