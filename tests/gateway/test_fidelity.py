@@ -263,7 +263,9 @@ def any_db_gateway(request: pytest.FixtureRequest, settings: Settings) -> Iterat
 
 
 @pytest.mark.parametrize(("field", "value"), BAD_PAYS)
-def test_bad_values_are_param_illegal_naming_the_field(any_db_gateway: Gateway, field: str, value: str) -> None:
+def test_bad_values_are_param_illegal_naming_the_field(
+    any_db_gateway: Gateway, field: str, value: str
+) -> None:
     gw = any_db_gateway
     body = pay_body(gw.code(), request_id="VALID-ID")
     _set(field, value)(body)
@@ -281,7 +283,9 @@ def test_bad_values_are_param_illegal_naming_the_field(any_db_gateway: Gateway, 
     ],
     ids=["id", "unknown-field", "nested"],
 )
-def test_control_characters_are_refused_in_every_string(any_db_gateway: Gateway, body: dict[str, Any]) -> None:
+def test_control_characters_are_refused_in_every_string(
+    any_db_gateway: Gateway, body: dict[str, Any]
+) -> None:
     answer = any_db_gateway.call("inquiryPayment", body)
     assert answer["result"]["resultCode"] == "PARAM_ILLEGAL", answer
     assert "control characters" in answer["result"]["resultMessage"]
