@@ -324,3 +324,74 @@ def test_lenient_settings_restore_the_old_acceptance(settings: Settings) -> None
         # Control characters stay refused: they break storage on PostgreSQL.
         nul = pay_body(gw.code(), request_id="nul\u0000")
         assert gw.call("pay", nul)["result"]["resultCode"] == "PARAM_ILLEGAL"
+
+
+# -- 9. response-signature faults ---------------------------------------------------------------
+
+
+def _verifies(gw: Gateway, response: Any, *, key_version: str = "1") -> bool:
+    from emulator.signing import SignatureMismatch, load_public_key, parse_signature_header, verify
+
+    sig = parse_signature_header(response.headers["signature"])
+    assert sig.key_version == key_version
+    message = canonical_message(
+        method="POST",
+        path=PAY,
+        client_id=response.headers["client-id"],
+        time=response.headers["response-time"],
+        body=response.content,
+    )
+    try:
+        verify(message, sig.signature, load_public_key(gw.sandbox["alipayPublicKey"]))
+    except SignatureMismatch:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("kind", "headers", "verifies"),
+    [
+        ("signature_tampered", {"signature", "response-time"}, False),
+        ("unsigned_success", set(), None),
+        ("signature_only", {"signature"}, None),
+        ("response_time_only", {"response-time"}, None),
+        ("wrong_key_version", {"signature", "response-time"}, True),
+        ("body_tampered_after_signing", {"signature", "response-time"}, False),
+    ],
+)
+def test_response_signature_faults_spoil_only_the_answer(
+    gateway: Gateway, kind: str, headers: set[str], verifies: bool | None
+) -> None:
+    added = gateway.http.post("/_emulator/faults", json={"api": "pay", "kind": kind})
+    assert added.status_code == 200, added.text
+    response = gateway.post("pay", pay_body(gateway.code(), request_id=f"F-{kind}"))
+    assert response.status_code == 200
+    assert {h for h in ("signature", "response-time") if h in response.headers} == headers
+    if verifies is not None:
+        assert (
+            _verifies(gateway, response, key_version="2" if kind == "wrong_key_version" else "1") is verifies
+        )
+    answer = response.json()
+    assert answer["result"]["resultCode"] == "SUCCESS"
+    if kind == "body_tampered_after_signing":
+        assert answer["paymentAmount"]["value"] == "1001"  # the real payment is 1000
+    # The state change happened as usual; the next answer is clean and signed.
+    inquiry = gateway.post("inquiryPayment", {"paymentRequestId": f"F-{kind}"})
+    assert inquiry.json()["paymentStatus"] == "SUCCESS"
+    assert inquiry.json()["paymentAmount"]["value"] == "1000"
+    assert "signature" in inquiry.headers and "response-time" in inquiry.headers
+    # The journal says which variant was sent.
+    entries = gateway.http.get("/_emulator/requests").json()["requests"]
+    pay_entry = next(e for e in entries if e["path"] == PAY)
+    assert pay_entry["responseFault"] == kind
+
+
+def test_response_faults_work_from_the_per_call_header(gateway: Gateway) -> None:
+    response = gateway.post(
+        "inquiryPayment",
+        {"paymentRequestId": "nope"},
+        headers={"X-Emulator-Scenario": "fault=unsigned_success"},
+    )
+    assert response.json()["result"]["resultCode"] == "ORDER_NOT_EXIST"
+    assert "signature" not in response.headers and "response-time" not in response.headers
+    assert gateway.http.post("/_emulator/faults", json={"api": "pay", "kind": "nope"}).status_code == 422
