@@ -68,7 +68,10 @@ class GatewayDispatch:
 
 def wire(runtime: Runtime) -> Runtime:
     """Register the gateway operations of every domain on the runtime."""
-    ops = payments_api.operations(runtime.payments, runtime.refunds) + refunds_api.operations(runtime.refunds)
+    quotes = runtime.settings.reconciliation_fx_quotes
+    ops = payments_api.operations(
+        runtime.payments, runtime.refunds, fx_quotes=quotes
+    ) + refunds_api.operations(runtime.refunds, fx_quotes=quotes)
     runtime.operations = {op.api: op for op in ops}
     return runtime
 

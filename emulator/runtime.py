@@ -101,8 +101,11 @@ class Runtime:
             save_clock_state(session, self.clock.state)
 
     def close(self) -> None:
-        self.notifier.close()
-        self.db.dispose()
+        # Under the due-work lock: a ticker run still in its worker thread after the ticker task
+        # was cancelled would otherwise lose its connection to the disposed pool (unclosed).
+        with self._due_lock:
+            self.notifier.close()
+            self.db.dispose()
 
 
 def build_runtime(settings: Settings) -> Runtime:

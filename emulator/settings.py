@@ -36,9 +36,6 @@ class Settings(BaseSettings):
     public_https_url: str | None = None
     log_level: str = "info"
 
-    # Spec §9 U2: the real gateway probably answers INVALID_SIGNATURE / KEY_NOT_FOUND unsigned.
-    # Signed is the default because the Go SDK rejects unsigned replies (Appendix D).
-    unsigned_auth_errors: bool = False
     # Spec §3.6 / §9 U6: cancellable until the end of the payment's GMT+8 day plus this grace.
     cancel_grace_minutes: int = Field(default=15, ge=0)
     # When set, a fixed cancel window (seconds after creation) replaces the calendar rule.
@@ -60,6 +57,19 @@ class Settings(BaseSettings):
     trigger_completion_seconds: int = Field(default=3, ge=0)
     # How long "no answer" holds a connection before closing it: past the SDKs' 15 s timeout.
     no_response_seconds: float = Field(default=20.0, ge=0)
+
+    # Production fidelity (issue #12): the defaults behave like the real gateway; each of these
+    # flags restores the lenient behaviour of earlier versions.
+    # Spec §9 U2: authentication errors (CLIENT_INVALID, KEY_NOT_FOUND, INVALID_SIGNATURE) go
+    # out unsigned, as production sends them; false signs them so every SDK shows the code.
+    unsigned_auth_errors: bool = True
+    # Spec §3.2-3.4: paymentNotifyUrl is required unless the application has a notification URL.
+    notify_url_optional: bool = False
+    # paymentRequestId / refundRequestId: ASCII letters, digits, - and _ unless this is true
+    # (then any non-empty string without control characters).
+    lenient_request_ids: bool = False
+    # Datetime fields must be ISO 8601 with an offset; true checks only paymentExpiryTime.
+    lenient_datetimes: bool = False
 
     journal_enabled: bool = True
     journal_size: int = Field(default=1000, ge=1)

@@ -276,7 +276,9 @@ class EmulatorClient:
         seed: int | None = None,
         client_id: str | None = None,
     ) -> dict[str, Any]:
-        """kind: latency (ms), http_status (status), no_response, drop_after_commit."""
+        """kind: latency (ms), http_status (status), no_response, drop_after_commit, or a
+        response-signature fault: signature_tampered, unsigned_success, signature_only,
+        response_time_only, wrong_key_version, body_tampered_after_signing."""
         body = {
             "api": api,
             "kind": kind,

@@ -50,7 +50,10 @@ order.order_amount = Amount(app["testCurrency"], "1000")
 order.merchant, order.env = merchant, env
 
 request_id = "quickstart-%d" % int(__import__("time").time() * 1000)
-pay = UserPresentedCodePaymentRequest(request_id, order, app["testCurrency"], "1000", code)
+# paymentNotifyUrl is required (as in production): where notifyPayment goes. Nothing listens on
+# port 9 here; the emulator retries the delivery, which this script does not wait for.
+notify_url = "http://127.0.0.1:9/notify"
+pay = UserPresentedCodePaymentRequest(request_id, order, app["testCurrency"], "1000", code, notify_url)
 paid = json.loads(client.execute(pay))  # the SDK has verified the response signature
 print("pay:", paid["result"]["resultCode"], paid.get("paymentId"))
 

@@ -19,6 +19,7 @@ from emulator.signing import canonical_message, load_private_key, sign, signatur
 from emulator.testing import EmulatorClient
 
 from .support import (
+    NOTIFY_URL,
     POSTGRES_ENV,
     EmulatorProcess,
     SdkDriver,
@@ -101,9 +102,14 @@ class Gateway:
 
 
 def pay_body(
-    code: str, *, request_id: str = "PR-1", currency: str = "USD", amount: int = 1000
+    code: str,
+    *,
+    request_id: str = "PR-1",
+    currency: str = "USD",
+    amount: int = 1000,
+    notify_url: str | None = NOTIFY_URL,
 ) -> dict[str, Any]:
-    return {
+    body = {
         "productCode": "IN_STORE_PAYMENT",
         "paymentRequestId": request_id,
         "order": {
@@ -125,6 +131,9 @@ def pay_body(
         "paymentMethod": {"paymentMethodType": "CONNECT_WALLET", "paymentMethodId": code},
         "paymentFactor": {"inStorePaymentScenario": "PaymentCode"},
     }
+    if notify_url is not None:
+        body["paymentNotifyUrl"] = notify_url
+    return body
 
 
 @pytest.fixture

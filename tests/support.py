@@ -34,6 +34,10 @@ SDK_VERSION = "1.7.1"
 SDK_VENV = Path(os.environ.get("ALIPAY_EMULATOR_SDK_VENV", REPO / ".cache" / f"sdk-venv-{SDK_VERSION}"))
 DRIVER = REPO / "tests" / "sdk" / "driver.py"
 POSTGRES_ENV = "ALIPAY_EMULATOR_TEST_POSTGRES_URL"
+# paymentNotifyUrl is required on every pay (issue #12). Nothing listens on port 9 (discard):
+# deliveries fail and are retried, which the tests that do not watch notifications ignore.
+NOTIFY_URL = "http://127.0.0.1:9/notify"
+PAY_OPS = ("pay_code", "pay_order_code", "pay_entry_code")
 
 
 def ensure_sdk_venv() -> Path:
@@ -90,7 +94,10 @@ class SdkDriver:
         )
 
     def call(self, op: str, client: dict[str, Any] | None = None, **args: Any) -> dict[str, Any]:
+        """Pays carry ``NOTIFY_URL`` unless ``notifyUrl`` is given (``None``: the SDK sends none)."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
+        if op in PAY_OPS:
+            args.setdefault("notifyUrl", NOTIFY_URL)
         self.proc.stdin.write(json.dumps({"op": op, "client": client, "args": args}) + "\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()

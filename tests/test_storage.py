@@ -61,6 +61,7 @@ def test_fifty_parallel_identical_pays_make_one_payment(runtime: Runtime) -> Non
         amount=700,
         payment_method_type="CONNECT_WALLET",
         payment_method_id=code,
+        notify_url="http://127.0.0.1:9/notify",
     )
     merchant = _merchant(runtime)
     with ThreadPoolExecutor(max_workers=50) as pool:
@@ -91,6 +92,7 @@ def test_parallel_different_pays_never_overdraw(runtime: Runtime) -> None:
             amount=100,
             payment_method_type="CONNECT_WALLET",
             payment_method_id=codes[i],
+            notify_url="http://127.0.0.1:9/notify",
         )
         return runtime.payments.pay(merchant, cmd).payment.result_code
 

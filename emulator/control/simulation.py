@@ -1,7 +1,9 @@
 """Error scenarios and transport faults: what the next gateway calls should suffer. No HTTP here.
 
 A scenario answers a chosen result code (signed, no state change); a fault bends the transport:
-latency, an HTTP status, no answer at all, or an answer lost after the work was committed.
+latency, an HTTP status, no answer at all, or an answer lost after the work was committed; or
+spoils the answer's signature (``RESPONSE_FAULTS``: the call is processed as usual, only the
+answer's headers or bytes are wrong, so a client can prove it rejects a bad answer).
 Both match on the API's short name (``pay``, ``inquiryPayment``, ... or ``*``) and optionally a
 client ID, and last for ``count`` calls and/or ``minutes`` of the emulator clock.
 """
@@ -19,7 +21,28 @@ from ..clock import iso
 from ..errors import CATALOGUE, ResultStatus, status_of
 
 API_NAMES = ("pay", "inquiryPayment", "cancel", "refund", "inquiryRefund", "*")
-FAULT_KINDS: tuple[str, ...] = ("latency", "http_status", "no_response", "drop_after_commit")
+# Response-signature faults (issue #12), applied by the gateway's renderer:
+#   signature_tampered           valid header shape, signature that does not verify
+#   unsigned_success             no signature and no response-time header
+#   signature_only               the signature header without response-time
+#   response_time_only           response-time without the signature header
+#   wrong_key_version            a valid signature whose header names keyVersion=2
+#   body_tampered_after_signing  signed, then the body changed (an amount or the message)
+RESPONSE_FAULTS: tuple[str, ...] = (
+    "signature_tampered",
+    "unsigned_success",
+    "signature_only",
+    "response_time_only",
+    "wrong_key_version",
+    "body_tampered_after_signing",
+)
+FAULT_KINDS: tuple[str, ...] = (
+    "latency",
+    "http_status",
+    "no_response",
+    "drop_after_commit",
+    *RESPONSE_FAULTS,
+)
 
 
 class SimulationError(ValueError):

@@ -6,7 +6,7 @@ wire code with a ``Diagnosis`` for the journal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -45,6 +45,8 @@ class GatewayCall:
     merchant: Merchant | None = None
     diagnosis: Diagnosis | None = None
     fault: Fault | None = None
+    # Extra facts for the journal entry (a spelling accepted, the response fault sent, ...).
+    notes: dict[str, str] = field(default_factory=dict)
 
 
 @lru_cache(maxsize=256)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
@@ -17,6 +17,8 @@ class Reply:
 
     body: dict[str, Any]
     drop: bool = False
+    # Extra facts for the journal entry of this call (e.g. a non-contract spelling accepted).
+    notes: dict[str, str] = field(default_factory=dict)
 
 
 Handler = Callable[[Merchant, Any], "dict[str, Any] | Reply"]

@@ -1,8 +1,8 @@
 """HTTP side of the gateway: a plain ASGI app for every ``/ams/...`` path, one renderer for every answer.
 
 Every answer is HTTP 200 with a signed JSON body (spec §1.1, §2.5, Appendix D), errors included,
-except an oversized body (413), deliberate transport faults, and the ``unsigned_auth_errors``
-setting (§9 U2). The gateway bypasses FastAPI's routing and dependency machinery: it is the hot
+except an oversized body (413), deliberate transport and response-signature faults, and
+authentication errors, unsigned by default like production (§9 U2, ``unsigned_auth_errors``). The gateway bypasses FastAPI's routing and dependency machinery: it is the hot
 path, and the whole synchronous part of a call (authenticate, dispatch, sign) runs in one worker
 thread hop.
 """
@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from ..clock import iso
-from ..control.simulation import Fault, Scenario, SimulationError, parse_header
+from ..control.simulation import RESPONSE_FAULTS, Fault, Scenario, SimulationError, parse_header
 from ..errors import (
     AuthError,
     ForcedResult,
@@ -39,7 +39,7 @@ from ..signing import canonical_message, sign, signature_header
 from ..transport import drop_capability
 from .auth import GatewayCall, authenticate
 from .operations import Reply, api_of
-from .wire import parse_body, validate
+from .wire import Rules, parse_body, validate
 
 log = logging.getLogger("emulator")
 
@@ -159,9 +159,14 @@ def process(rt: Runtime, call: GatewayCall, forced: Scenario | None) -> Answer |
         )
         if scenario is not None:
             raise ForcedResult(scenario.result_code, scenario.result_status)
-        model = validate(operation.request_model, parse_body(call.body))
+        rules = Rules(
+            lenient_request_ids=rt.settings.lenient_request_ids,
+            lenient_datetimes=rt.settings.lenient_datetimes,
+        )
+        model = validate(operation.request_model, parse_body(call.body), rules)
         out = operation.handle(merchant, model)
         reply = out if isinstance(out, Reply) else Reply(out)
+        call.notes.update(reply.notes)
     except GatewayError as error:
         return render_error(rt, call, error)
     except Exception as exc:
@@ -216,13 +221,22 @@ def render(rt: Runtime, call: GatewayCall, payload: dict[str, Any], *, signed: b
         (b"content-type", _JSON),
         (b"client-id", client_id.encode("latin-1", errors="replace")),
     ]
-    if signed:
+    spoil = call.fault.kind if call.fault is not None and call.fault.kind in RESPONSE_FAULTS else None
+    if spoil is not None:
+        body, signing = spoiled(rt, call, payload, body, spoil)
+        headers += signing
+        call.notes["responseFault"] = spoil
+    elif signed:
         response_time = iso(rt.clock.now())
         message = canonical_message(
             method="POST", path=call.path, client_id=client_id, time=response_time, body=body
         )
         headers.append((b"response-time", response_time.encode()))
         headers.append((b"signature", signature_header(sign(message, rt.alipay_key)).encode()))
+    else:
+        call.notes["signing"] = (
+            "unsigned: authentication errors are answered without signature headers, like production (ALIPAY_EMULATOR_UNSIGNED_AUTH_ERRORS)"
+        )
     result = payload.get("result", {})
     entry_id = _journal(rt, call, result)
     if call.diagnosis is not None:
@@ -232,6 +246,49 @@ def render(rt: Runtime, call: GatewayCall, payload: dict[str, Any], *, signed: b
         )
         headers.append((DIAGNOSIS_HEADER.encode(), _header_safe(text).encode()))
     return Answer(200, headers, body)
+
+
+def spoiled(
+    rt: Runtime, call: GatewayCall, payload: dict[str, Any], body: bytes, kind: str
+) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """The body and signature headers of a response-signature fault (issue #12 item 9)."""
+    response_time = iso(rt.clock.now())
+
+    def signature_of(data: bytes) -> str:
+        message = canonical_message(
+            method="POST", path=call.path, client_id=call.client_id, time=response_time, body=data
+        )
+        return sign(message, rt.alipay_key)
+
+    time_header = (b"response-time", response_time.encode())
+    if kind == "unsigned_success":
+        return body, []
+    if kind == "response_time_only":
+        return body, [time_header]
+    if kind == "signature_only":
+        return body, [(b"signature", signature_header(signature_of(body)).encode())]
+    if kind == "wrong_key_version":
+        return body, [time_header, (b"signature", signature_header(signature_of(body), "2").encode())]
+    if kind == "signature_tampered":
+        # A real RSA signature of the right length, over other bytes: well formed, never verifies.
+        return body, [time_header, (b"signature", signature_header(signature_of(body + b" ")).encode())]
+    # body_tampered_after_signing: sign the true body, send a changed one.
+    signature = signature_of(body)
+    return _tampered(payload), [time_header, (b"signature", signature_header(signature).encode())]
+
+
+def _tampered(payload: dict[str, Any]) -> bytes:
+    """The payload with its amount raised by one minor unit (or, without one, its message)."""
+    changed = json.loads(json.dumps(payload))
+    for key in ("paymentAmount", "refundAmount"):
+        amount = changed.get(key)
+        if isinstance(amount, dict) and str(amount.get("value", "")).isdigit():
+            amount["value"] = str(int(amount["value"]) + 1)
+            break
+    else:
+        result = changed.setdefault("result", {})
+        result["resultMessage"] = f"{result.get('resultMessage', '')} (tampered)"
+    return json.dumps(changed, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def render_error(rt: Runtime, call: GatewayCall, error: GatewayError) -> Answer:
@@ -285,6 +342,6 @@ def _journal(rt: Runtime, call: GatewayCall, result: dict[str, Any], *, note: st
             result_status=result.get("resultStatus"),
             latency_ms=(time.perf_counter() - call.started) * 1000,
             diagnosis=call.diagnosis,
-            extra={"transport": note} if note else {},
+            extra={**call.notes, **({"transport": note} if note else {})},
         )
     )

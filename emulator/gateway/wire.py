@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+)
 from pydantic.alias_generators import to_camel
 
 from ..errors import ParamIllegal
@@ -25,6 +36,55 @@ def _scalar_to_str(value: Any) -> Any:
 
 
 WireStr = Annotated[str, BeforeValidator(_scalar_to_str)]
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """Validation choices the settings make (issue #12); passed as pydantic's validation context."""
+
+    lenient_request_ids: bool = False
+    lenient_datetimes: bool = False
+
+
+STRICT = Rules()
+# "Special characters are not supported" (spec §3.2, §3.7 paymentRequestId / refundRequestId).
+_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]+")
+# ISO 8601 date and time with seconds and an offset (Z, +hh:mm or +hhmm), as the docs' samples.
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _rules(info: ValidationInfo) -> Rules:
+    return info.context if isinstance(info.context, Rules) else STRICT
+
+
+def _request_id(value: str, info: ValidationInfo) -> str:
+    if not _rules(info).lenient_request_ids and not _REQUEST_ID.fullmatch(value):
+        raise ValueError("may contain only ASCII letters, digits, - and _")
+    return value
+
+
+def _datetime(value: str, info: ValidationInfo) -> str:
+    if _rules(info).lenient_datetimes:
+        return value
+    return check_datetime(value)
+
+
+def check_datetime(value: str) -> str:
+    """An ISO 8601 date-time with offset, or ValueError saying so (the docs' "invalid date")."""
+    if not _DATETIME.fullmatch(value):
+        raise ValueError("must be an ISO 8601 date-time with offset, like 2026-11-26T10:00:00+08:00")
+    try:
+        datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError("is not a valid date-time") from exc
+    return value
+
+
+# paymentRequestId, refundRequestId: non-empty, at most 64, the charset above.
+RequestId = Annotated[WireStr, Field(min_length=1, max_length=64), AfterValidator(_request_id)]
+# A Datetime field that is only recorded (storeTerminalRequestTime ...): lenient_datetimes skips it.
+WireDatetime = Annotated[WireStr, Field(max_length=64), AfterValidator(_datetime)]
 
 
 class WireModel(BaseModel):
@@ -78,12 +138,37 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         raise ParamIllegal("body", "is not valid JSON") from exc
     if not isinstance(data, dict):
         raise ParamIllegal("body", "must be a JSON object")
+    try:
+        where = _control_character_at(data, "")
+    except RecursionError as exc:
+        raise ParamIllegal("body", "nests too deeply") from exc
+    if where is not None:
+        # A NUL also breaks PostgreSQL text columns: refused on every database alike.
+        raise ParamIllegal(where or "body", "must not contain control characters")
     return data
 
 
-def validate(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
+def _control_character_at(value: Any, path: str) -> str | None:
+    """The dotted path of the first string (value or key) holding a control character."""
+    if isinstance(value, str):
+        return path if _CONTROL.search(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if _CONTROL.search(str(key)):
+                return path or "body"
+            if (found := _control_character_at(item, here)) is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            if (found := _control_character_at(item, f"{path}.{i}" if path else str(i))) is not None:
+                return found
+    return None
+
+
+def validate(model: type[BaseModel], data: dict[str, Any], rules: Rules = STRICT) -> BaseModel:
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=rules)
     except ValidationError as exc:
         raise param_illegal_from(exc) from exc
     except RecursionError as exc:

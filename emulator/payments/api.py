@@ -11,7 +11,8 @@ from ..amounts import AmountError, amount_dict, parse_amount
 from ..clock import as_utc, iso
 from ..errors import ParamIllegal, message_of, status_of
 from ..gateway.operations import Operation, Reply
-from ..gateway.wire import WireModel, WireStr
+from ..gateway.wire import RequestId, WireDatetime, WireModel, WireStr
+from ..reconciliation.fx import settlement_fields
 from ..refunds.service import RefundService
 from ..sandbox.access import Merchant
 from .models import Payment, PaymentStatus, PaymentView
@@ -40,7 +41,7 @@ class MerchantIn(WireModel):
 
 class EnvIn(WireModel):
     store_terminal_id: Annotated[WireStr, Field(max_length=64)] | None = None
-    store_terminal_request_time: Annotated[WireStr, Field(max_length=64)] | None = None
+    store_terminal_request_time: WireDatetime | None = None
     user_agent: Annotated[WireStr, Field(max_length=1024)] | None = None
     client_ip: Annotated[WireStr, Field(max_length=64)] | None = None
 
@@ -58,19 +59,26 @@ class PaymentMethodIn(WireModel):
     payment_method_id: Annotated[WireStr, Field(max_length=128)] | None = None
 
 
+# The Java SDK (fastjson) writes enum constant names, not the documented values (spec
+# Appendix E); production evidently accepts them, so the emulator does and journals the spelling.
+JAVA_SPELLINGS = {"PAYMENTCODE": "PaymentCode", "ORDERCODE": "OrderCode", "ENTRYCODE": "EntryCode"}
+
+
 class PaymentFactorIn(WireModel):
-    in_store_payment_scenario: Literal["PaymentCode", "OrderCode", "EntryCode"]
+    in_store_payment_scenario: Literal[
+        "PaymentCode", "OrderCode", "EntryCode", "PAYMENTCODE", "ORDERCODE", "ENTRYCODE"
+    ]
 
 
 class PayRequest(WireModel):
     product_code: Literal["IN_STORE_PAYMENT"]
-    payment_request_id: Id64
+    payment_request_id: RequestId
     order: OrderIn
     payment_amount: AmountIn
     payment_method: PaymentMethodIn
     payment_factor: PaymentFactorIn
     payment_notify_url: Annotated[WireStr, Field(max_length=2048)] | None = None
-    payment_expiry_time: Annotated[WireStr, Field(max_length=64)] | None = None
+    payment_expiry_time: WireDatetime | None = None
     payment_redirect_url: Annotated[WireStr, Field(max_length=2048)] | None = None
 
     @field_validator("payment_notify_url")
@@ -82,7 +90,7 @@ class PayRequest(WireModel):
 
 
 class PaymentLookup(WireModel):
-    payment_request_id: Id64 | None = None
+    payment_request_id: RequestId | None = None
     payment_id: Id64 | None = None
     merchant_account_id: Annotated[WireStr, Field(max_length=32)] | None = None
 
@@ -115,7 +123,8 @@ def _iso_time(field: str, value: str | None) -> datetime | None:
 def pay_command(req: PayRequest) -> PayCommand:
     currency, amount = _amount("paymentAmount", req.payment_amount)
     _amount("order.orderAmount", req.order.order_amount)
-    scenario = req.payment_factor.in_store_payment_scenario
+    wire_scenario = req.payment_factor.in_store_payment_scenario
+    scenario = JAVA_SPELLINGS.get(wire_scenario, wire_scenario)
     if req.payment_method.payment_method_type != "CONNECT_WALLET":
         raise ParamIllegal("paymentMethod.paymentMethodType", "must be CONNECT_WALLET for in-store payments")
     if scenario == "PaymentCode" and not req.payment_method.payment_method_id:
@@ -152,12 +161,17 @@ def psp_customer_info(p: PaymentView) -> dict[str, str] | None:
     }
 
 
-def pay_body(p: Payment, *, answer_code: str | None = None) -> dict[str, Any]:
+def pay_body(
+    p: Payment, *, answer_code: str | None = None, settlement: dict[str, Any] | None = None
+) -> dict[str, Any]:
     result = (
         result_of(answer_code, message_of(answer_code))
         if answer_code
         else result_of(p.result_code, p.result_message)
     )
+    if result["resultStatus"] == "F":
+        # A failed pay answers result alone (the official mock upcp_f.json, spec §3.2).
+        return {"result": result}
     body: dict[str, Any] = {
         "result": result,
         "paymentRequestId": p.payment_request_id,
@@ -169,6 +183,8 @@ def pay_body(p: Payment, *, answer_code: str | None = None) -> dict[str, Any]:
         body["paymentTime"] = iso(p.paid_at)
     if p.status == PaymentStatus.SUCCESS and (info := psp_customer_info(p)):
         body["pspCustomerInfo"] = info
+    if p.status == PaymentStatus.SUCCESS and result["resultStatus"] == "S" and settlement:
+        body.update(settlement)
     if p.code_value and p.scenario == "OrderCode" and result["resultStatus"] == "S":
         body["orderCodeForm"] = order_code_form(p)
     if p.code_value and p.scenario == "EntryCode" and result["resultStatus"] == "S":
@@ -195,12 +211,22 @@ def order_code_form(p: Payment) -> dict[str, Any]:
     return form
 
 
-def inquiry_body(p: PaymentView, *, closed: bool, transactions: list[dict[str, Any]]) -> dict[str, Any]:
+def inquiry_body(
+    p: PaymentView,
+    *,
+    closed: bool,
+    transactions: list[dict[str, Any]],
+    settlement: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     status = PaymentStatus(p.status)
     if closed:
         status, code = PaymentStatus.FAIL, "ORDER_IS_CLOSED"
     elif status == PaymentStatus.CANCELLED:
         code = "ORDER_IS_CANCELED"
+    elif status == PaymentStatus.PROCESSING:
+        # An order or entry code waiting for the buyer: its pay answered SUCCESS ("code
+        # generated"), but the payment is not paid (issue #12 item 4).
+        code = "PAYMENT_IN_PROCESS"
     else:
         code = p.result_code
     body: dict[str, Any] = {
@@ -217,15 +243,31 @@ def inquiry_body(p: PaymentView, *, closed: bool, transactions: list[dict[str, A
         body["paymentTime"] = iso(p.paid_at)
     if (info := psp_customer_info(p)) is not None:
         body["pspCustomerInfo"] = info
+    if status == PaymentStatus.SUCCESS and settlement:
+        body.update(settlement)
     if transactions:
         body["transactions"] = transactions
     return body
 
 
-def operations(payments: PaymentService, refunds: RefundService) -> list[Operation]:
+def operations(payments: PaymentService, refunds: RefundService, *, fx_quotes: str) -> list[Operation]:
+    def settlement(merchant: Merchant, p: PaymentView) -> dict[str, Any]:
+        return settlement_fields(
+            fx_quotes, currency=p.currency, amount=p.amount, settlement_currency=merchant.settlement_currency
+        )
+
     def pay(merchant: Merchant, req: PayRequest) -> Reply:
         outcome = payments.pay(merchant, pay_command(req))
-        return Reply(pay_body(outcome.payment, answer_code=outcome.answer_code), drop=outcome.drop_connection)
+        p = outcome.payment
+        body = pay_body(p, answer_code=outcome.answer_code, settlement=settlement(merchant, p))
+        notes: dict[str, str] = {}
+        spelling = req.payment_factor.in_store_payment_scenario
+        if spelling in JAVA_SPELLINGS:
+            notes["note"] = (
+                f"paymentFactor.inStorePaymentScenario {spelling!r} is the Java SDK's enum constant "
+                f"name, not the documented {JAVA_SPELLINGS[spelling]!r}: accepted, as production does"
+            )
+        return Reply(body, drop=outcome.drop_connection, notes=notes)
 
     def inquiry_payment(merchant: Merchant, req: PaymentLookup) -> dict[str, Any] | Reply:
         p = payments.inquiry_payment(
@@ -251,7 +293,9 @@ def operations(payments: PaymentService, refunds: RefundService) -> list[Operati
             }
             for r in (refunds.refunds_of(p.payment_id) if p.refund_count else [])
         ]
-        return inquiry_body(p, closed=payments.is_closed(p), transactions=transactions)
+        return inquiry_body(
+            p, closed=payments.is_closed(p), transactions=transactions, settlement=settlement(merchant, p)
+        )
 
     def cancel(merchant: Merchant, req: PaymentLookup) -> dict[str, Any]:
         p = payments.cancel(merchant, payment_id=req.payment_id, payment_request_id=req.payment_request_id)

@@ -13,7 +13,7 @@ in the same transaction).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -32,6 +32,7 @@ from ..errors import (
     OrderIsClosed,
     OrderNotExist,
     OrderStatusInvalid,
+    ParamIllegal,
     RepeatReqInconsistent,
     message_of,
 )
@@ -106,6 +107,16 @@ class PaymentService:
     # -- pay -------------------------------------------------------------------------------
 
     def pay(self, merchant: Merchant, cmd: PayCommand) -> PayOutcome:
+        # All three pay pages mark paymentNotifyUrl REQUIRED; the application's Integration
+        # Settings URL stands in for it, the request's URL wins (issue #12).
+        notify_url = cmd.notify_url or merchant.notification_url
+        if notify_url is None and not self._settings.notify_url_optional:
+            raise ParamIllegal(
+                "paymentNotifyUrl",
+                "is required (or configure the application's notification URL)",
+            )
+        if notify_url != cmd.notify_url:
+            cmd = replace(cmd, notify_url=notify_url)
         if cmd.currency != merchant.currency:
             raise CurrencyNotSupport(
                 f"The application's test currency is {merchant.currency}, not {cmd.currency}."

@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
 
-from ..amounts import MINOR_UNITS
+from ..amounts import MINOR_UNITS, amount_dict
 
 _PAIR = re.compile(r"^([A-Z]{3})/([A-Z]{3})$")
 
@@ -92,3 +94,29 @@ def conversion(quotes: dict[tuple[str, str], Quote], *, source: str, target: str
             "ALIPAY_EMULATOR_RECONCILIATION_FX_QUOTES"
         )
     return Conversion(source, target, quote)
+
+
+@lru_cache(maxsize=8)
+def _parsed(spec: str) -> dict[tuple[str, str], Quote]:
+    return parse_quotes(spec)
+
+
+def settlement_fields(spec: str, *, currency: str, amount: int, settlement_currency: str) -> dict[str, Any]:
+    """``grossSettlementAmount`` and ``settlementQuote`` for an answer (spec §3.2, §3.5, §3.8).
+
+    Empty when the application settles in the transaction currency, or no quote is configured
+    (the settlement files then fail loudly instead). Same quote and rounding as the files: the
+    report's settlementAmountValue is this gross amount less the fee.
+    """
+    if not settlement_currency or settlement_currency == currency:
+        return {}
+    try:
+        conv = conversion(_parsed(spec), source=currency, target=settlement_currency)
+    except QuoteError:
+        return {}
+    assert conv.quote is not None
+    return {
+        "grossSettlementAmount": amount_dict(settlement_currency, conv.convert(amount)),
+        # quotePrice is a JSON number in the SDKs' models (Python float, Go float64).
+        "settlementQuote": {"quoteCurrencyPair": conv.quote.pair, "quotePrice": float(conv.quote.price)},
+    }

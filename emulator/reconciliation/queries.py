@@ -61,15 +61,17 @@ def transactions(
     app_of_payment = p.outerjoin(a, a.c.client_id == p.c.client_id)
 
     def payment_side(kind: str, ordinal: int, ts: Any, *, original: bool) -> Select[Any]:
+        # A CANCEL row is the payment's own id with originalTransactionId and
+        # referenceTransactionId empty (both field tables: "empty" for CANCEL, spec §6.4).
         return select(
             p.c.merchant_customer_id.label("customer"),
             cast(literal_column(str(ordinal)), Integer).label("ordinal"),
             cast(literal_column(f"'{kind}'"), String).label("kind"),
             p.c.payment_id.label("txn_id"),
-            (p.c.payment_id if original else _NULL).label("orig_id"),
+            _NULL.label("orig_id"),
             p.c.payment_request_id.label("request_id"),
             (p.c.payment_request_id if original else _NULL).label("orig_request_id"),
-            p.c.reference_order_id.label("ref_txn"),
+            (_NULL if original else p.c.reference_order_id).label("ref_txn"),
             p.c.order_description.label("description"),
             p.c.reference_merchant_id.label("ref_merchant"),
             p.c.reference_store_id.label("ref_store"),

@@ -3,13 +3,14 @@
 What goes into the files (spec §6.4, issue #5):
 * Transaction details of day T: every successful PAYMENT (at its payment time), REFUND
   (negative, ``originalTransactionId`` = the payment) and CANCEL of a successful payment
-  (negative, at its cancel time) whose time falls in T, 00:00:00-23:59:59 GMT+8. Rows are
+  (negative, at its cancel time, ``originalTransactionId`` and ``referenceTransactionId``
+  empty) whose time falls in T, 00:00:00-23:59:59 GMT+8. Rows are
   filed under the merchant (``customerId``) the transaction was for, so an ISV's
   transactions land in its merchant's folder. A cancelled order that never succeeded moved no
   money and appears nowhere.
 * Settlement batch of settlement date S: the PAYMENT and REFUND rows of the transaction days S
-  settles, per merchant and settlement currency, each with the fixed fee, converted at the
-  configured quote. A payment cancelled before its batch settles (the usual case: the cancel
+  settles, per merchant and settlement currency, each with the fixed fee (0 for a REFUND, as
+  in the 2024 sample), converted at the configured quote. A payment cancelled before its batch settles (the usual case: the cancel
   window closes at 00:15 on T+1, the batch settles at the file time on T+1 or later) is not
   settled, and neither is its CANCEL; a payment cancelled after its batch settled has its
   CANCEL settled, negative, in the batch of the cancel day. Both follow from stored times
@@ -555,7 +556,8 @@ class ReconciliationService:
             value, settle_ccy,
         ) = row  # fmt: skip
         sign = 1 if kind == PAYMENT else -1
-        fee = self._fee
+        # A refund is not charged the fee again (the 2024 sample: REFUND rows carry fee 0).
+        fee = 0 if kind == REFUND else self._fee
         net = sign * conv.convert(value) - fee
         totals = batch.totals.get(kind)
         if totals is None:

@@ -10,7 +10,8 @@ from ..amounts import AmountError, amount_dict, parse_amount
 from ..clock import iso
 from ..errors import ParamIllegal, status_of
 from ..gateway.operations import Operation
-from ..gateway.wire import WireModel, WireStr
+from ..gateway.wire import RequestId, WireDatetime, WireModel, WireStr
+from ..reconciliation.fx import settlement_fields
 from ..sandbox.access import Merchant
 from .models import Refund, RefundStatus
 from .service import RefundCommand, RefundService
@@ -24,16 +25,18 @@ class RefundAmountIn(WireModel):
 
 
 class RefundRequest(WireModel):
-    refund_request_id: Id64
+    refund_request_id: RequestId
     payment_id: Id64
     refund_amount: RefundAmountIn
     reference_refund_id: Id64 | None = None
     refund_reason: Annotated[WireStr, Field(max_length=256)] | None = None
     refund_notify_url: Annotated[WireStr, Field(max_length=2048)] | None = None
+    # Sent by the in-store Java SDK (spec §3.7); only checked, like every Datetime field.
+    refund_request_time: WireDatetime | None = None
 
 
 class RefundLookup(WireModel):
-    refund_request_id: Id64 | None = None
+    refund_request_id: RequestId | None = None
     refund_id: Id64 | None = None
     merchant_account_id: Annotated[WireStr, Field(max_length=32)] | None = None
 
@@ -70,7 +73,7 @@ def _result(r: Refund) -> dict[str, str]:
     }
 
 
-def refund_body(r: Refund) -> dict[str, Any]:
+def refund_body(r: Refund, settlement: dict[str, Any] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"result": _result(r)}
     if r.status == RefundStatus.SUCCESS:
         body.update(
@@ -81,10 +84,11 @@ def refund_body(r: Refund) -> dict[str, Any]:
         )
         if r.refund_time is not None:
             body["refundTime"] = iso(r.refund_time)
+        body.update(settlement or {})
     return body
 
 
-def inquiry_refund_body(r: Refund) -> dict[str, Any]:
+def inquiry_refund_body(r: Refund, settlement: dict[str, Any] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "result": {"resultCode": "SUCCESS", "resultStatus": "S", "resultMessage": "success"},
         "refundId": r.refund_id,
@@ -92,21 +96,26 @@ def inquiry_refund_body(r: Refund) -> dict[str, Any]:
         "refundAmount": amount_dict(r.currency, r.amount),
         "refundStatus": r.status,
     }
-    if r.status == RefundStatus.SUCCESS and r.refund_time is not None:
-        body["refundTime"] = iso(r.refund_time)
-    else:
-        body["refundFailReason"] = r.result_code
+    if r.status == RefundStatus.SUCCESS:
+        if r.refund_time is not None:
+            body["refundTime"] = iso(r.refund_time)
+        body.update(settlement or {})
     return body
 
 
-def operations(refunds: RefundService) -> list[Operation]:
+def operations(refunds: RefundService, *, fx_quotes: str) -> list[Operation]:
+    def settlement(merchant: Merchant, r: Refund) -> dict[str, Any]:
+        return settlement_fields(
+            fx_quotes, currency=r.currency, amount=r.amount, settlement_currency=merchant.settlement_currency
+        )
+
     def refund(merchant: Merchant, req: RefundRequest) -> dict[str, Any]:
-        return refund_body(refunds.refund(merchant, refund_command(req)))
+        r = refunds.refund(merchant, refund_command(req))
+        return refund_body(r, settlement(merchant, r))
 
     def inquiry_refund(merchant: Merchant, req: RefundLookup) -> dict[str, Any]:
-        return inquiry_refund_body(
-            refunds.inquiry_refund(merchant, refund_id=req.refund_id, refund_request_id=req.refund_request_id)
-        )
+        r = refunds.inquiry_refund(merchant, refund_id=req.refund_id, refund_request_id=req.refund_request_id)
+        return inquiry_refund_body(r, settlement(merchant, r))
 
     return [
         Operation("payments/refund", "refund", RefundRequest, refund),

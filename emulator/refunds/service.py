@@ -1,7 +1,9 @@
 """The gateway's refund actions: refund and inquiry_refund. No HTTP here.
 
-A refund that reaches a business decision is stored, success or failure, so a retry with the
-same ``refundRequestId`` replays it (spec §4.8).
+Only a successful refund is stored (and replayed to a retry with the same ``refundRequestId``,
+spec §4.8). A refused one (``REFUND_AMOUNT_EXCEED``, ``CURRENCY_NOT_SUPPORT``, ...) raises its
+``GatewayError`` and rolls back: it was never created, so inquiryRefund answers
+``ORDER_NOT_EXIST`` (spec §4.5) and inquiryPayment does not list it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,18 @@ from sqlmodel import Session, col, select
 
 from .. import ids
 from ..clock import Clock, as_utc
-from ..errors import OrderNotExist, RepeatReqInconsistent, message_of
+from ..errors import (
+    CurrencyNotSupport,
+    GatewayError,
+    MerchantBalanceNotEnough,
+    OrderIsCanceled,
+    OrderNotExist,
+    OrderStatusInvalid,
+    RefundAmountExceed,
+    RefundWindowExceed,
+    RepeatReqInconsistent,
+    message_of,
+)
 from ..notifications.service import enqueue_refund
 from ..payments.models import Payment, PaymentStatus
 from ..sandbox.access import Merchant
@@ -69,6 +82,9 @@ class RefundService:
 
     def _create(self, session: Session, payment: Payment, merchant: Merchant, cmd: RefundCommand) -> Refund:
         now = self._clock.now()
+        refusal = self._decide(session, payment, cmd, now)
+        if refusal is not None:
+            raise refusal  # rolls back: nothing of this refund is stored
         refund = Refund(
             refund_id=ids.refund_id(now, next_sequence(session, "refund")),
             payment_id=payment.payment_id,
@@ -77,43 +93,39 @@ class RefundService:
             refund_request_id=cmd.refund_request_id,
             currency=cmd.currency,
             amount=cmd.amount,
-            status=RefundStatus.FAIL,
-            result_code="PROCESS_FAIL",
-            result_message=message_of("PROCESS_FAIL"),
+            status=RefundStatus.SUCCESS,
+            result_code="SUCCESS",
+            result_message=message_of("SUCCESS"),
             created_at=now,
+            refund_time=now,
             reason=cmd.reason,
             reference_refund_id=cmd.reference_refund_id,
             notify_url=cmd.notify_url,
         )
-        code = self._decide(session, payment, cmd, now)
         payment.refund_count += 1
+        payment.refunded_amount += cmd.amount
         session.add(payment)
-        if code == "SUCCESS":
-            refund.status = RefundStatus.SUCCESS
-            refund.refund_time = now
-            payment.refunded_amount += cmd.amount
-            session.add(payment)
-        refund.result_code = code
-        refund.result_message = message_of(code)
         session.add(refund)
         session.flush()
         enqueue_refund(session, refund, payment, now=now)
         return refund
 
-    def _decide(self, session: Session, payment: Payment, cmd: RefundCommand, now: datetime) -> str:
-        """The result code of this refund; moves the money when it is SUCCESS (spec §4.4, §4.9)."""
+    def _decide(
+        self, session: Session, payment: Payment, cmd: RefundCommand, now: datetime
+    ) -> GatewayError | None:
+        """Why this refund is refused, or None after moving the money (spec §4.4, §4.9)."""
         if payment.status == PaymentStatus.CANCELLED:
-            return "ORDER_IS_CANCELED"
+            return OrderIsCanceled()
         if payment.status != PaymentStatus.SUCCESS or payment.paid_at is None:
-            return "ORDER_STATUS_INVALID"
+            return OrderStatusInvalid()
         if cmd.currency != payment.currency:
-            return "CURRENCY_NOT_SUPPORT"
+            return CurrencyNotSupport()
         if payment.refunded_amount + cmd.amount > payment.amount:
-            return "REFUND_AMOUNT_EXCEED"
+            return RefundAmountExceed()
         if now > as_utc(payment.paid_at) + timedelta(days=self._settings.refund_window_days):
-            return "REFUND_WINDOW_EXCEED"
+            return RefundWindowExceed()
         if payment.buyer_login_id is None:
-            return "ORDER_STATUS_INVALID"
+            return OrderStatusInvalid()
         try:
             merchant_returns(
                 session,
@@ -123,8 +135,8 @@ class RefundService:
                 amount=cmd.amount,
             )
         except InsufficientFunds:
-            return "MERCHANT_BALANCE_NOT_ENOUGH"
-        return "SUCCESS"
+            return MerchantBalanceNotEnough()
+        return None
 
     @staticmethod
     def _replay(existing: Refund, cmd: RefundCommand) -> Refund:

@@ -14,6 +14,10 @@ class Merchant:
     customer_id: str
     currency: str
     agent_token: str | None = None
+    # The calling application's settlement currency ("" = the transaction currency) and its
+    # Integration Settings notification URL (issue #12: the pay falls back to it).
+    settlement_currency: str = ""
+    notification_url: str | None = None
 
 
 def acting_merchant(directory: Directory, app: AppInfo, agent_token: str) -> Merchant:
@@ -22,7 +26,13 @@ def acting_merchant(directory: Directory, app: AppInfo, agent_token: str) -> Mer
     if app.role != "ISV":
         if token:
             raise AccessDenied(diagnosis="Agent-Token is only accepted from ISV applications")
-        return Merchant(app.client_id, app.customer_id, app.test_currency)
+        return Merchant(
+            app.client_id,
+            app.customer_id,
+            app.test_currency,
+            settlement_currency=app.settlement_currency,
+            notification_url=app.notification_url,
+        )
     if not token:
         raise AccessDenied(diagnosis="an ISV application must send the Agent-Token of a merchant")
     row = directory.agent_token(token)
@@ -30,4 +40,11 @@ def acting_merchant(directory: Directory, app: AppInfo, agent_token: str) -> Mer
         raise AccessDenied(diagnosis="the Agent-Token was not issued to this ISV application")
     if row.revoked:
         raise AccessDenied(diagnosis="the Agent-Token has been revoked")
-    return Merchant(app.client_id, row.merchant_customer_id, app.test_currency, token)
+    return Merchant(
+        app.client_id,
+        row.merchant_customer_id,
+        app.test_currency,
+        token,
+        settlement_currency=app.settlement_currency,
+        notification_url=app.notification_url,
+    )

@@ -30,6 +30,8 @@ class AppInfo:
     role: str
     customer_id: str
     test_currency: str
+    settlement_currency: str = ""
+    notification_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +81,16 @@ class Directory:
         def load() -> AppInfo | None:
             with self._db.read() as session:
                 row = session.get(Application, client_id)
-            return AppInfo(row.client_id, row.role, row.customer_id, row.test_currency) if row else None
+            if row is None:
+                return None
+            return AppInfo(
+                row.client_id,
+                row.role,
+                row.customer_id,
+                row.test_currency,
+                row.settlement_currency,
+                row.notification_url,
+            )
 
         return self._cached(("app", client_id), load)
 

@@ -43,6 +43,7 @@ class ApplicationSpec(_Strict):
     isv_customer_id: str | None = None
     test_merchant_customer_id: str | None = None
     test_token: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{48}$")
+    notification_url: str | None = Field(default=None, pattern=r"^https?://\S+$", max_length=2048)
 
     @field_validator("test_currency", "settlement_currency")
     @classmethod
@@ -126,6 +127,7 @@ class AppSeed:
     isv_customer_id: str | None = None
     test_merchant_customer_id: str | None = None
     test_token: str | None = None
+    notification_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -212,6 +214,7 @@ def _expand(spec: DefinitionSpec, folder: Path, source: Path) -> SandboxDefiniti
                 private_key=_load_key(folder, a.private_key, source=source, where=f"{where}.private_key"),
                 sftp_username=f"sftp_{customer_id}",
                 sftp_password=fake.password(length=16, special_chars=False),
+                notification_url=a.notification_url,
                 **isv_fields,
             )
         )

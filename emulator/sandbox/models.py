@@ -21,6 +21,8 @@ class Application(SQLModel, table=True):
     sftp_password: str = Field(max_length=64)
     isv_customer_id: str | None = None
     test_merchant_customer_id: str | None = None
+    # Integration Settings: where notifications go when a pay carries no paymentNotifyUrl.
+    notification_url: str | None = Field(default=None, max_length=2048)
 
 
 class MerchantKey(SQLModel, table=True):

@@ -62,6 +62,7 @@ def seed(session: Session, definition: SandboxDefinition, *, now: datetime) -> N
                 sftp_password=app.sftp_password,
                 isv_customer_id=app.isv_customer_id,
                 test_merchant_customer_id=app.test_merchant_customer_id,
+                notification_url=app.notification_url,
             )
         )
         session.add(
@@ -247,3 +248,17 @@ def resources(
         "buyers": buyers,
         "sftp": {"host": sftp_host, "port": settings.sftp_port},
     }
+
+
+def set_notification_url(session: Session, client_id: str, url: str | None) -> Application:
+    """Integration Settings: the URL notifications go to when a pay carries no paymentNotifyUrl.
+
+    ``None`` or "" clears it. The caller invalidates the ``Directory`` after the commit.
+    """
+    app = require_application(session, client_id)
+    value = (url or "").strip() or None
+    if value is not None and (not value.startswith(("http://", "https://")) or len(value) > 2048):
+        raise ControlError(422, "notificationUrl must be an http(s) URL of at most 2048 characters")
+    app.notification_url = value
+    session.add(app)
+    return app

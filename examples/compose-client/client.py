@@ -137,6 +137,8 @@ def main() -> int:
         currency,
         "1500",
         code["paymentCode"],
+        # Required, as in production: where notifyPayment goes (nothing listens here; fine).
+        "http://127.0.0.1:9/notify",
     )
     paid = json.loads(client.execute(pay))
     show("pay", paid)

@@ -105,13 +105,48 @@ def test_absolute_form_request_target_is_split() -> None:
         "agent-token-on-merchant",
     ],
 )
-def test_each_check_answers_its_code_signed(gateway: Gateway, kwargs: dict[str, Any], code: str) -> None:
+def test_each_check_answers_its_code_signed(
+    signing_gateway: Gateway, kwargs: dict[str, Any], code: str
+) -> None:
+    """With ALIPAY_EMULATOR_UNSIGNED_AUTH_ERRORS=false every refusal is signed, auth ones too."""
+    gateway = signing_gateway
     response = gateway.post("inquiryPayment", {"paymentRequestId": "x"}, **kwargs)
     assert result(response)["resultCode"] == code
     assert result(response)["resultStatus"] == "F"
     path = kwargs.get("path", INQUIRY)
     assert_signed(gateway, response, path)
     assert "x-emulator-diagnosis" in response.headers
+
+
+@pytest.fixture
+def signing_gateway(settings: Settings) -> Any:
+    with TestClient(create_app(settings.model_copy(update={"unsigned_auth_errors": False}))) as http:
+        yield Gateway(http=http, sandbox=http.get("/_emulator/sandbox").json())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "code"),
+    [
+        ({"headers": {"client-id": "SANDBOX_UNKNOWN"}}, "CLIENT_INVALID"),
+        ({"key_version": "7"}, "KEY_NOT_FOUND"),
+        ({"sign_path": "/ams/api/v1/payments/inquiryPayment"}, "INVALID_SIGNATURE"),
+    ],
+    ids=["client", "key", "signature"],
+)
+def test_auth_errors_are_unsigned_by_default(gateway: Gateway, kwargs: dict[str, Any], code: str) -> None:
+    """Issue #12 item 3: production answers these without signature/response-time headers."""
+    response = gateway.post("inquiryPayment", {"paymentRequestId": "x"}, **kwargs)
+    assert response.status_code == 200
+    assert result(response)["resultCode"] == code
+    assert "signature" not in response.headers
+    assert "response-time" not in response.headers
+    # The refusal is still explained: diagnosis header and journal.
+    assert "check:" in response.headers["x-emulator-diagnosis"]
+    entry = gateway.http.get("/_emulator/requests", params={"resultCode": code}).json()["requests"][0]
+    assert entry["diagnosis"]["message"]
+    assert entry["signing"].startswith("unsigned")
+    # Everything else stays signed.
+    assert_signed(gateway, gateway.post("inquiryPayment", {"paymentRequestId": "x"}), INQUIRY)
 
 
 def test_non_post_is_method_not_supported(gateway: Gateway) -> None:
@@ -155,14 +190,10 @@ def test_signing_over_the_other_path_is_named(gateway: Gateway) -> None:
     assert entry["diagnosis"]["differs"].startswith("path:")
 
 
-def test_unsigned_auth_errors_setting(settings: Settings) -> None:
-    with TestClient(create_app(settings.model_copy(update={"unsigned_auth_errors": True}))) as http:
-        gw = Gateway(http=http, sandbox=http.get("/_emulator/sandbox").json())
-        bad = gw.post("inquiryPayment", {"paymentRequestId": "x"}, sign_path="/other")
-        assert result(bad)["resultCode"] == "INVALID_SIGNATURE"
-        assert "signature" not in bad.headers
-        ok = gw.post("inquiryPayment", {"paymentRequestId": "x"})
-        assert "signature" in ok.headers
+def test_unsigned_auth_errors_setting_false_signs_them(signing_gateway: Gateway) -> None:
+    bad = signing_gateway.post("inquiryPayment", {"paymentRequestId": "x"}, sign_path="/other")
+    assert result(bad)["resultCode"] == "INVALID_SIGNATURE"
+    assert_signed(signing_gateway, bad, INQUIRY)
 
 
 @pytest.mark.parametrize(

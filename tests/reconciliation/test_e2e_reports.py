@@ -83,9 +83,11 @@ def pick(files: dict[str, bytes], customer: str, day: date, prefix: str) -> Rows
 
 
 def tie_out_batch(items: Rows, summary: Rows, *, fee: int) -> None:
-    """Every settlement row nets its fee; the summary's counts and sums are the items'."""
+    paid_fee = fee
+    """Every settlement row nets its fee (0 for a refund); the summary's counts and sums are the items'."""
     for row in items:
         assert row["transactionCurrency"] == row["settlementCurrency"] == row["feeCurrency"]
+        fee = 0 if row["transactionType"] == "REFUND" else paid_fee
         assert int(row["feeAmountValue"]) == fee
         assert int(row["settlementAmountValue"]) == int(row["transactionAmountValue"]) - fee
         assert row["quoteCurrencyPair"] == row["quotePrice"] == ""
@@ -170,9 +172,10 @@ def test_reports_tie_out_to_the_sdk_over_sftp(drop: Live) -> None:
     }
     expected_t1 = {
         ("REFUND", ra2["refundId"]): ("E2E-RA2", a["paymentId"], "E2E-A", -2000, ra2["refundTime"]),
+        # CANCEL rows: originalTransactionId and referenceTransactionId empty (issue #12).
         ("CANCEL", b["paymentId"]): (
             "E2E-B",
-            b["paymentId"],
+            "",
             "E2E-B",
             -2500,
             b_cancel["cancelTime"],
@@ -180,7 +183,7 @@ def test_reports_tie_out_to_the_sdk_over_sftp(drop: Live) -> None:
         ("PAYMENT", c["paymentId"]): ("E2E-C", "", "", 700, c["paymentTime"]),
         ("CANCEL", c["paymentId"]): (
             "E2E-C",
-            c["paymentId"],
+            "",
             "E2E-C",
             -700,
             c_cancel["cancelTime"],
@@ -200,6 +203,7 @@ def test_reports_tie_out_to_the_sdk_over_sftp(drop: Live) -> None:
             assert row["paymentTime"] == when
             assert row["productCode"] == "IN_STORE_PAYMENT"
     assert items_t[("PAYMENT", a["paymentId"])]["referenceTransactionId"] == "ORDER-E2E-A"
+    assert items_t1[("CANCEL", c["paymentId"])]["referenceTransactionId"] == ""
     assert ra1["refundAmount"]["value"] == "1500" and a["paymentAmount"]["value"] == "10000"
 
     # Settlement T+1 settles T: A and its first refund; B was cancelled before settling.
@@ -210,15 +214,15 @@ def test_reports_tie_out_to_the_sdk_over_sftp(drop: Live) -> None:
     )
     assert [(r["transactionType"], r["transactionId"], r["settlementAmountValue"]) for r in s1_items] == [
         ("PAYMENT", a["paymentId"], "9990"),
-        ("REFUND", ra1["refundId"], "-1510"),
+        ("REFUND", ra1["refundId"], "-1500"),
     ]
     tie_out_batch(s1_items, s1_summary, fee=fee)
     assert [
         (r["summaryType"], r["count"], r["settlementAmountValue"], r["feeAmountValue"]) for r in s1_summary
     ] == [
-        ("TOTAL", "2", "8480", "20"),
+        ("TOTAL", "2", "8490", "10"),
         ("PAYMENT", "1", "9990", "10"),
-        ("REFUND", "1", "-1510", "10"),
+        ("REFUND", "1", "-1500", "0"),
     ]
     # Settlement T+2 settles T+1: the second refund and D; C was cancelled, cancels never settle.
     s2_items, s2_summary = (

@@ -202,7 +202,9 @@ def test_cancelled_payments_are_not_settled(gateway: Gateway) -> None:
         items_t1 == [items_t1[0] | {"transactionType": "CANCEL"}]
         and items_t1[0]["transactionAmountValue"] == "-2000"
     )
-    assert items_t1[0]["transactionId"] == items_t1[0]["originalTransactionId"] == gone["paymentId"]
+    # Both field tables: originalTransactionId and referenceTransactionId are empty for CANCEL.
+    assert items_t1[0]["transactionId"] == gone["paymentId"]
+    assert items_t1[0]["originalTransactionId"] == "" and items_t1[0]["referenceTransactionId"] == ""
     assert items_t1[0]["originalTransactionRequestId"] == "C-GONE"
     assert items_t1[0]["paymentTime"] == cancelled["cancelTime"]
     found = files(gateway)
@@ -380,7 +382,7 @@ def test_settlement_in_another_currency_uses_the_configured_quote(tmp_path: Path
         jpy = next(a for a in gw.sandbox["applications"] if a["testCurrency"] == "JPY")
         clock(gw, f"{T}T12:00:00+08:00")
         paid = pay(gw, "FX-1", 1234, app=jpy)
-        refund(gw, "FX-R1", paid["paymentId"], 234, app=jpy)
+        refunded = refund(gw, "FX-R1", paid["paymentId"], 234, app=jpy)
         run = gw.http.post(
             "/_emulator/reconciliation/run", json={"date": T, "clientId": jpy["clientId"]}
         ).json()
@@ -401,8 +403,27 @@ def test_settlement_in_another_currency_uses_the_configured_quote(tmp_path: Path
             for r in rows
         ] == [
             ("1234", "JPY", "813", "USD", "USD/JPY", "150", "10", "USD"),
-            ("-234", "JPY", "-166", "USD", "USD/JPY", "150", "10", "USD"),
+            # A refund is not charged the fee again (the 2024 sample: fee 0).
+            ("-234", "JPY", "-156", "USD", "USD/JPY", "150", "0", "USD"),
         ]
+        # Issue #12 item 7: the API answers carry the same gross amounts, to the minor unit:
+        # settlementAmountValue = grossSettlementAmount - fee for the payment, -gross for the refund.
+        quote = {"quoteCurrencyPair": "USD/JPY", "quotePrice": 150.0}
+        pay_gross = {"currency": "USD", "value": str(int(rows[0]["settlementAmountValue"]) + 10)}
+        refund_gross = {"currency": "USD", "value": str(-int(rows[1]["settlementAmountValue"]))}
+        inquiry = gw.call("inquiryPayment", {"paymentId": paid["paymentId"]}, app=jpy)
+        inquiry_refund = gw.call("inquiryRefund", {"refundId": refunded["refundId"]}, app=jpy)
+        for answer, gross in [
+            (paid, pay_gross),
+            (inquiry, pay_gross),
+            (refunded, refund_gross),
+            (inquiry_refund, refund_gross),
+        ]:
+            assert answer["grossSettlementAmount"] == gross, answer
+            assert answer["settlementQuote"] == quote, answer
+        # Settled in the transaction currency: no settlement fields.
+        usd = pay(gw, "FX-USD", 500)
+        assert "grossSettlementAmount" not in usd and "settlementQuote" not in usd
 
 
 def test_a_settlement_currency_without_a_quote_fails_at_start(tmp_path: Path) -> None:
