@@ -23,6 +23,8 @@ from .payments import api as payments_api
 from .reconciliation import router as reconciliation
 from .reconciliation.install import install as install_reconciliation
 from .refunds import api as refunds_api
+from .registrations import api as registrations_api
+from .registrations import router as registrations
 from .runtime import Runtime, build_runtime
 from .settings import Settings
 from .tls import ensure_tls
@@ -66,7 +68,11 @@ class GatewayDispatch:
 
 def wire(runtime: Runtime) -> Runtime:
     """Register the gateway operations of every domain on the runtime."""
-    ops = payments_api.operations(runtime.payments, runtime.refunds) + refunds_api.operations(runtime.refunds)
+    ops = (
+        payments_api.operations(runtime.payments, runtime.refunds)
+        + refunds_api.operations(runtime.refunds)
+        + registrations_api.operations(runtime.registrations)
+    )
     runtime.operations = {op.api: op for op in ops}
     return runtime
 
@@ -122,4 +128,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(wallet.router)
     app.include_router(wallet.pages)
     app.include_router(notifications.router)
+    app.include_router(registrations.router)
     return app

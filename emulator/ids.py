@@ -25,6 +25,11 @@ def refund_id(created: datetime, seq: int) -> str:
     return f"{created.astimezone(GMT8):%Y%m%d}1140108013{seq:017d}"
 
 
+def registration_id(created: datetime, seq: int) -> str:
+    """The emulator's own handle of a merchant registration (the gateway answers none)."""
+    return f"{created.astimezone(GMT8):%Y%m%d}1140108020{seq:012d}"
+
+
 def payment_code(seq: int) -> str:
     """18 digits starting ``28``: a syntactically valid Alipay payment code (spec §3.2)."""
     mixed = (seq * _PAYMENT_CODE_MULTIPLIER + _PAYMENT_CODE_OFFSET) % _PAYMENT_CODE_SPACE

@@ -18,7 +18,17 @@ from typing import Any
 from ..clock import iso
 from ..errors import CATALOGUE, ResultStatus, status_of
 
-API_NAMES = ("pay", "inquiryPayment", "cancel", "refund", "inquiryRefund", "*")
+API_NAMES = (
+    "pay",
+    "inquiryPayment",
+    "cancel",
+    "refund",
+    "inquiryRefund",
+    "registration",
+    "inquiryRegistrationStatus",
+    "inquiryRegistrationInfo",
+    "*",
+)
 FAULT_KINDS: tuple[str, ...] = ("latency", "http_status", "no_response", "drop_after_commit")
 
 

@@ -13,6 +13,7 @@ in the same transaction).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
@@ -85,6 +86,10 @@ class PayOutcome:
     drop_connection: bool = False  # trigger 9902: commit, then never answer
 
 
+# Raises a GatewayError to refuse a pay before anything is stored (the registration gate, #16).
+Admission = Callable[[Merchant, PayCommand], None]
+
+
 class PaymentService:
     def __init__(
         self,
@@ -95,7 +100,9 @@ class PaymentService:
         directory: Directory,
         sequences: SequenceBlocks,
         triggers: Triggers | None = None,
+        admit: Admission | None = None,
     ) -> None:
+        self._admit = admit
         self._sequences = sequences
         self._db = db
         self._clock = clock
@@ -106,6 +113,8 @@ class PaymentService:
     # -- pay -------------------------------------------------------------------------------
 
     def pay(self, merchant: Merchant, cmd: PayCommand) -> PayOutcome:
+        if self._admit is not None:
+            self._admit(merchant, cmd)
         if cmd.currency != merchant.currency:
             raise CurrencyNotSupport(
                 f"The application's test currency is {merchant.currency}, not {cmd.currency}."
