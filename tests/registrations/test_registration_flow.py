@@ -197,3 +197,36 @@ def test_gate_refuses_pay_until_the_merchant_is_approved(gated: Gateway) -> None
     assert code(_pay(gated, acquirer, "GATE-2")) == "MERCHANT_NOT_REGISTERED"
     gated.http.post("/_emulator/clock", json={"advanceSeconds": 300})
     assert code(_pay(gated, acquirer, "GATE-3")) == "SUCCESS"
+
+
+def test_faults_cover_registration_apis(gateway: Gateway) -> None:
+    fault = {"api": "inquiryRegistrationStatus", "kind": "http_status", "status": 503, "count": 1}
+    assert gateway.http.post("/_emulator/faults", json=fault).status_code == 200
+    path = "/ams/sandbox/api/v1/merchants/inquiryRegistrationStatus"
+    body = {"referenceMerchantId": "SUB-1"}
+    assert gateway.post("x", body, app=gateway.by_role("ACQUIRER"), path=path).status_code == 503
+    assert code(call(gateway, "inquiryRegistrationStatus", body)) == "RECORD_NOT_FOUND"
+
+
+def test_notification_is_retried_and_logged_like_payment_notifications(gateway: Gateway) -> None:
+    from emulator.testing import NotificationReceiver
+
+    with NotificationReceiver() as receiver:
+        receiver.script = [(500, {"error": "merchant down"})]
+        call(gateway, "registration", reg_body(registrationNotifyURL=receiver.url + "?acq=1"))
+        call(gateway, "registration", reg_body("REG-2", merchant="SUB-QUIET"))  # no URL: no notification
+        gateway.http.post("/_emulator/clock", json={"advanceSeconds": 300})
+        [first] = receiver.wait_for(1)
+        assert first.path == "/notify?acq=1"
+        assert first.verify(gateway.sandbox["alipayPublicKey"])
+        gateway.http.post("/_emulator/clock", json={"advanceSeconds": 120})  # spec §1.4: retry after 2 min
+        second = receiver.wait_for(2)[1]
+    assert second.body == first.body
+    [note] = gateway.http.get("/_emulator/notifications").json()["notifications"]
+    assert note["notifyType"] == "REGISTRATION_STATUS" and note["status"] == "DELIVERED"
+    assert [a["httpStatus"] for a in note["attempts"]] == [500, 200]
+    rows = gateway.http.get("/_emulator/registrations").json()["registrations"]
+    assert {r["referenceMerchantId"]: r["notificationId"] for r in rows} == {
+        "SUB-QUIET": None,
+        "SUB-1": note["id"],
+    }
