@@ -207,8 +207,13 @@ class RegistrationService:
         with self._db.read() as session:
             if registration_request_id:
                 found = self._by_request_id(session, merchant.client_id, registration_request_id)
-                if found is None or (
-                    reference_merchant_id is not None and found.reference_merchant_id != reference_merchant_id
+                if (
+                    found is None
+                    or (
+                        reference_merchant_id is not None
+                        and found.reference_merchant_id != reference_merchant_id
+                    )
+                    or (reference_store_id is not None and found.reference_store_id != reference_store_id)
                 ):
                     raise RecordNotFound()
                 return found
