@@ -23,6 +23,8 @@ from .payments import api as payments_api
 from .reconciliation import router as reconciliation
 from .reconciliation.install import install as install_reconciliation
 from .refunds import api as refunds_api
+from .registrations import api as registrations_api
+from .registrations import router as registrations
 from .runtime import Runtime, build_runtime
 from .settings import Settings
 from .tls import ensure_tls
@@ -69,9 +71,11 @@ class GatewayDispatch:
 def wire(runtime: Runtime) -> Runtime:
     """Register the gateway operations of every domain on the runtime."""
     quotes = runtime.settings.reconciliation_fx_quotes
-    ops = payments_api.operations(
-        runtime.payments, runtime.refunds, fx_quotes=quotes
-    ) + refunds_api.operations(runtime.refunds, fx_quotes=quotes)
+    ops = (
+        payments_api.operations(runtime.payments, runtime.refunds, fx_quotes=quotes)
+        + refunds_api.operations(runtime.refunds, fx_quotes=quotes)
+        + registrations_api.operations(runtime.registrations)
+    )
     runtime.operations = {op.api: op for op in ops}
     return runtime
 
@@ -129,4 +133,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(notifications.router)
     app.mount(web_pages.STATIC_PREFIX, web_pages.static_files(), name="static")
     register_pages(app, web_pages.router)
+    app.include_router(registrations.router)
     return app

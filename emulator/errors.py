@@ -24,6 +24,10 @@ for every business result).
     ├── RefundAmountExceed           REFUND_AMOUNT_EXCEED
     ├── RefundWindowExceed           REFUND_WINDOW_EXCEED
     ├── MerchantBalanceNotEnough     MERCHANT_BALANCE_NOT_ENOUGH
+    ├── MerchantNotRegistered        MERCHANT_NOT_REGISTERED
+    ├── RepeatRegistration           REPEAT_REGISTRATION
+    ├── RegistrationUnderReview      REGISTRATION_UNDER_REVIEW
+    ├── RecordNotFound               RECORD_NOT_FOUND
     ├── PaymentInProcess             PAYMENT_IN_PROCESS (U)
     └── UnknownException             UNKNOWN_EXCEPTION (U)
 
@@ -81,6 +85,13 @@ CATALOGUE: dict[str, tuple[ResultStatus, str]] = {
     "REFUND_WINDOW_EXCEED": ("F", "The refundable period has passed."),
     "REFUND_NOT_SUPPORTED": ("F", "Refund is not supported."),
     "PARTIAL_REFUND_NOT_SUPPORTED": ("F", "Partial refund is not supported."),
+    # Registration family (spec §4.7).
+    "REPEAT_REGISTRATION": ("F", "The merchant or store is already registered."),
+    "REGISTRATION_UNDER_REVIEW": ("F", "A registration of this merchant or store is under review."),
+    "RECORD_NOT_FOUND": (
+        "F",
+        "No registration record is found for the given referenceMerchantId and/or referenceStoreId.",
+    ),
     "PAYMENT_IN_PROCESS": ("U", "The payment is being processed."),
     "REFUND_IN_PROCESS": ("U", "The refund is being processed."),
     "REQUEST_TRAFFIC_EXCEED_LIMIT": ("U", "The request traffic exceeds the limit."),
@@ -214,6 +225,22 @@ class RefundWindowExceed(GatewayError):
 
 class MerchantBalanceNotEnough(GatewayError):
     code = "MERCHANT_BALANCE_NOT_ENOUGH"
+
+
+class MerchantNotRegistered(GatewayError):
+    code = "MERCHANT_NOT_REGISTERED"
+
+
+class RepeatRegistration(GatewayError):
+    code = "REPEAT_REGISTRATION"
+
+
+class RegistrationUnderReview(GatewayError):
+    code = "REGISTRATION_UNDER_REVIEW"
+
+
+class RecordNotFound(GatewayError):
+    code = "RECORD_NOT_FOUND"
 
 
 class PaymentInProcess(GatewayError):

@@ -40,6 +40,11 @@ def payment_code(seq: int, digits: int = 18) -> str:
     return f"28{mixed:0{digits - 2}d}"
 
 
+def registration_id(created: datetime, seq: int) -> str:
+    """The emulator's own handle of a merchant registration (the gateway answers none)."""
+    return f"{created.astimezone(GMT8):%Y%m%d}1140108020{seq:012d}"
+
+
 def is_payment_code_syntax(code: str) -> bool:
     """16-24 digits starting 25-30 (spec §3.2 'Payment code specifications')."""
     return code.isascii() and code.isdigit() and 16 <= len(code) <= 24 and 25 <= int(code[:2]) <= 30

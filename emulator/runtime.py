@@ -24,6 +24,8 @@ from .journal import Journal
 from .notifications.service import Notifier
 from .payments.service import PaymentService
 from .refunds.service import RefundService
+from .registrations.models import RegistrationStatus
+from .registrations.service import RegistrationService, registered_view
 from .sandbox import service as sandbox
 from .sandbox.directory import Directory
 from .sandbox.fixtures import SandboxDefinition, load_definition
@@ -43,6 +45,7 @@ class Runtime:
     notifier: Notifier
     directory: Directory
     sequences: SequenceBlocks
+    registrations: RegistrationService
     simulations: Simulations = field(default_factory=Simulations)
     operations: dict[str, Operation] = field(default_factory=dict)
     # Work that becomes due as the virtual clock moves (expiries, retries, reports). Each hook
@@ -59,7 +62,11 @@ class Runtime:
 
     def resources(self) -> dict[str, Any]:
         with self.db.read() as session:
-            return sandbox.resources(session, self.definition, self.settings, sftp_host=self.public_host())
+            out = sandbox.resources(session, self.definition, self.settings, sftp_host=self.public_host())
+        # Merchants and stores that acquirers and ISVs registered and got approved (#16).
+        approved = self.registrations.list(status=RegistrationStatus.APPROVED, limit=1000)
+        out["registeredMerchants"] = [registered_view(r) for r in reversed(approved)]
+        return out
 
     def public_host(self) -> str:
         host = self.settings.host
@@ -121,6 +128,13 @@ def build_runtime(settings: Settings) -> Runtime:
             sandbox.seed(session, definition, now=clock.now())
     directory = Directory(db)
     sequences = SequenceBlocks(db)
+    registrations = RegistrationService(
+        db=db,
+        clock=clock,
+        settings=settings,
+        directory=directory,
+        outcomes=definition.registration_outcomes,
+    )
     payments = PaymentService(
         db=db,
         clock=clock,
@@ -128,6 +142,7 @@ def build_runtime(settings: Settings) -> Runtime:
         directory=directory,
         sequences=sequences,
         triggers=definition.triggers,
+        admit=registrations.admit_pay if settings.registration_required else None,
     )
     notifier = Notifier(db=db, clock=clock, settings=settings, alipay_key=definition.alipay_private_key)
     runtime = Runtime(
@@ -141,7 +156,8 @@ def build_runtime(settings: Settings) -> Runtime:
         notifier=notifier,
         directory=directory,
         sequences=sequences,
+        registrations=registrations,
     )
     # Payments first: an expiry or completion may queue a notification delivered right after.
-    runtime.due_hooks.extend([payments.run_due, notifier.deliver_due])
+    runtime.due_hooks.extend([payments.run_due, registrations.run_due, notifier.deliver_due])
     return runtime

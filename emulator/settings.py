@@ -70,6 +70,15 @@ class Settings(BaseSettings):
     lenient_request_ids: bool = False
     # Datetime fields must be ISO 8601 with an offset; true checks only paymentExpiryTime.
     lenient_datetimes: bool = False
+    # Merchant registration (issue #16, spec §4.7). A registration stays PENDING this long on the
+    # emulator clock, then the review ends (APPROVED unless the fixtures or a control call say
+    # otherwise) and notifyRegistrationStatus is sent.
+    registration_review_seconds: int = Field(default=300, ge=0)
+    # The PSPs whose per-wallet results inquiryRegistrationStatus and the notification list.
+    registration_psps: str = "ALIPAY_CN"
+    # When on, pay from an acquirer or ISV application answers MERCHANT_NOT_REGISTERED unless its
+    # referenceMerchantId (and store) has an approved registration. Off: no change for existing users.
+    registration_required: bool = False
 
     journal_enabled: bool = True
     journal_size: int = Field(default=1000, ge=1)
@@ -105,6 +114,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'emulator.db').resolve()}"
+
+    @property
+    def registration_psp_names(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.registration_psps.split(",") if p.strip())
 
     @property
     def extra_tls_hostnames(self) -> list[str]:

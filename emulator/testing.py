@@ -342,6 +342,29 @@ class EmulatorClient:
         result: dict[str, Any] = self._call("POST", f"/notifications/{notification_id}/resend")
         return result
 
+    # -- merchant registrations (acquirers, ISVs) ------------------------------------------
+
+    def registrations(
+        self, *, client_id: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        params = {k: v for k, v in {"clientId": client_id, "status": status}.items() if v}
+        found: list[dict[str, Any]] = self._call("GET", "/registrations", params=params)["registrations"]
+        return found
+
+    def registration(self, registration_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/registrations/{registration_id}")
+        return result
+
+    def decide_registration(
+        self, registration_id: str, outcome: str, *, reason: str | None = None, immediately: bool = True
+    ) -> dict[str, Any]:
+        """End a pending review with APPROVED or REJECTED (a rejection needs a reason)."""
+        body: dict[str, Any] = {"outcome": outcome, "immediately": immediately}
+        if reason is not None:
+            body["reason"] = reason
+        result: dict[str, Any] = self._call("POST", f"/registrations/{registration_id}/decision", json=body)
+        return result
+
     # -- reconciliation files --------------------------------------------------------------
 
     def run_reconciliation(self, date: str, client_id: str | None = None) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from sqlmodel import Session, col, select
 from ..notifications.models import DeliveryAttempt, Notification
 from ..payments.models import Payment, PaymentStatus
 from ..refunds.models import Refund
+from ..registrations.models import Registration
 from ..sandbox.fixtures import SandboxDefinition
 from ..sandbox.ledger import merchant_returns
 from ..sandbox.models import AgentToken, MerchantKey
@@ -16,7 +17,7 @@ from ..signing import public_key_b64
 
 
 def reset_application(session: Session, definition: SandboxDefinition, client_id: str) -> int:
-    """Undo the application's payments (money back to the buyers), delete its records.
+    """Undo the application's payments (money back to the buyers), delete its records (registrations too).
 
     Returns how many payments were removed. Keys and ISV tokens go back to their seeded state.
     """
@@ -41,6 +42,7 @@ def reset_application(session: Session, definition: SandboxDefinition, client_id
     if ids:
         session.execute(delete(Refund).where(col(Refund.payment_id).in_(ids)))
         session.execute(delete(Payment).where(col(Payment.payment_id).in_(ids)))
+    session.execute(delete(Registration).where(col(Registration.client_id) == client_id))
     session.execute(delete(MerchantKey).where(col(MerchantKey.client_id) == client_id))
     seed = next((a for a in definition.applications if a.client_id == client_id), None)
     if seed is not None:

@@ -20,7 +20,17 @@ from typing import Any
 from ..clock import iso
 from ..errors import CATALOGUE, ResultStatus, status_of
 
-API_NAMES = ("pay", "inquiryPayment", "cancel", "refund", "inquiryRefund", "*")
+API_NAMES = (
+    "pay",
+    "inquiryPayment",
+    "cancel",
+    "refund",
+    "inquiryRefund",
+    "registration",
+    "inquiryRegistrationStatus",
+    "inquiryRegistrationInfo",
+    "*",
+)
 # Response-signature faults (issue #12), applied by the gateway's renderer:
 #   signature_tampered           valid header shape, signature that does not verify
 #   unsigned_success             no signature and no response-time header

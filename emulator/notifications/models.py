@@ -22,7 +22,7 @@ class Notification(SQLModel, table=True):
     __table_args__ = (Index("ix_notification_due", "status", "next_attempt_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(max_length=32)  # PAYMENT_RESULT | REFUND_RESULT
+    kind: str = Field(max_length=32)  # PAYMENT_RESULT | REFUND_RESULT | REGISTRATION_STATUS
     client_id: str = Field(index=True, max_length=64)
     merchant_customer_id: str = Field(max_length=32)
     agent_token: str | None = Field(default=None, max_length=128)

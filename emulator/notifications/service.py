@@ -24,6 +24,7 @@ from ..clock import Clock, as_utc, iso
 from ..errors import ControlError, message_of, status_of
 from ..payments.models import Payment
 from ..refunds.models import Refund
+from ..registrations.models import Registration, status_fields
 from ..settings import Settings
 from ..signing import canonical_message, sign, signature_header
 from ..storage import Database, Tx, connection_of
@@ -79,6 +80,35 @@ def refund_body(r: Refund) -> dict[str, Any]:
     return body
 
 
+def registration_body(r: Registration, *, psps: tuple[str, ...]) -> dict[str, Any]:
+    """notifyRegistrationStatus (spec §1.4): the review's result, overall and per PSP."""
+    body: dict[str, Any] = {
+        "registrationRequestId": r.registration_request_id,
+        "referenceMerchantId": r.reference_merchant_id,
+    }
+    if r.reference_store_id:
+        body["referenceStoreId"] = r.reference_store_id
+    body.update(status_fields(r, psps=psps))
+    return body
+
+
+def enqueue_registration(tx: Tx, r: Registration, *, now: datetime, psps: tuple[str, ...]) -> int | None:
+    """Queue notifyRegistrationStatus for a registration whose review ended; the outbox row's id."""
+    if not r.notify_url:
+        return None
+    return _enqueue(
+        tx,
+        kind="REGISTRATION_STATUS",
+        url=r.notify_url,
+        client_id=r.client_id,
+        merchant=r.merchant_customer_id,
+        agent_token=r.agent_token,
+        body=registration_body(r, psps=psps),
+        now=now,
+        payment_id=None,
+    )
+
+
 def enqueue_payment(tx: Tx, payment: Payment, *, now: datetime, notify_failures: bool) -> None:
     """Queue notifyPayment for a payment that just reached a final state, if it has a URL."""
     if not payment.notify_url:
@@ -130,8 +160,8 @@ def _enqueue(
     now: datetime,
     payment_id: str | None,
     refund_id: str | None = None,
-) -> None:
-    connection_of(tx).execute(
+) -> int | None:
+    result = connection_of(tx).execute(
         _INSERT,
         {
             "kind": kind,
@@ -148,6 +178,8 @@ def _enqueue(
             "next_attempt_at": now,
         },
     )
+    key = result.inserted_primary_key
+    return int(key[0]) if key and key[0] is not None else None
 
 
 class Notifier:

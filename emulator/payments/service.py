@@ -13,6 +13,7 @@ in the same transaction).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import cast
@@ -86,6 +87,10 @@ class PayOutcome:
     drop_connection: bool = False  # trigger 9902: commit, then never answer
 
 
+# Raises a GatewayError to refuse a pay before anything is stored (the registration gate, #16).
+Admission = Callable[[Merchant, PayCommand], None]
+
+
 class PaymentService:
     def __init__(
         self,
@@ -96,7 +101,9 @@ class PaymentService:
         directory: Directory,
         sequences: SequenceBlocks,
         triggers: Triggers | None = None,
+        admit: Admission | None = None,
     ) -> None:
+        self._admit = admit
         self._sequences = sequences
         self._db = db
         self._clock = clock
@@ -117,6 +124,8 @@ class PaymentService:
             )
         if notify_url != cmd.notify_url:
             cmd = replace(cmd, notify_url=notify_url)
+        if self._admit is not None:
+            self._admit(merchant, cmd)
         if cmd.currency != merchant.currency:
             raise CurrencyNotSupport(
                 f"The application's test currency is {merchant.currency}, not {cmd.currency}."

@@ -92,12 +92,58 @@ class TriggerSpec(_Strict):
         return self
 
 
+class RegistrationOutcomeSpec(_Strict):
+    """How the review of a matching registration ends (issue #16), keyed like the payment triggers.
+
+    References match exactly; names match case-insensitively anywhere in the merchant's display
+    or legal name, or the store's name.
+    """
+
+    reference_merchant_id: str | None = Field(default=None, min_length=1, max_length=64)
+    reference_store_id: str | None = Field(default=None, min_length=1, max_length=64)
+    merchant_name: str | None = Field(default=None, min_length=1, max_length=256)
+    store_name: str | None = Field(default=None, min_length=1, max_length=256)
+    outcome: Literal["APPROVED", "REJECTED"]
+    reason: str | None = Field(default=None, min_length=1, max_length=256)
+
+    @model_validator(mode="after")
+    def _one_key(self) -> RegistrationOutcomeSpec:
+        keys = (self.reference_merchant_id, self.reference_store_id, self.merchant_name, self.store_name)
+        if sum(k is not None for k in keys) != 1:
+            raise ValueError(
+                "give exactly one of reference_merchant_id, reference_store_id, merchant_name, store_name"
+            )
+        if self.outcome == "REJECTED" and self.reason is None:
+            raise ValueError("a REJECTED outcome needs a reason")
+        if self.outcome == "APPROVED" and self.reason is not None:
+            raise ValueError("only a REJECTED outcome carries a reason")
+        return self
+
+    def matches(
+        self,
+        *,
+        reference_merchant_id: str,
+        reference_store_id: str | None,
+        merchant_names: tuple[str, ...],
+        store_name: str | None,
+    ) -> bool:
+        if self.reference_merchant_id is not None:
+            return self.reference_merchant_id == reference_merchant_id
+        if self.reference_store_id is not None:
+            return self.reference_store_id == reference_store_id
+        if self.merchant_name is not None:
+            return any(self.merchant_name.casefold() in n.casefold() for n in merchant_names)
+        assert self.store_name is not None
+        return store_name is not None and self.store_name.casefold() in store_name.casefold()
+
+
 class DefinitionSpec(_Strict):
     seed: int = 0
     alipay_private_key: str
     applications: list[ApplicationSpec] = Field(min_length=1)
     buyers: list[BuyerSpec] = Field(min_length=1)
     triggers: list[TriggerSpec] = Field(default_factory=list)
+    registration_outcomes: list[RegistrationOutcomeSpec] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -148,6 +194,8 @@ class SandboxDefinition:
     buyers: list[BuyerSeed]
     test_currencies: list[str] = field(default_factory=list)
     triggers: Triggers = field(default_factory=Triggers)
+    # First match wins, in file order.
+    registration_outcomes: tuple[RegistrationOutcomeSpec, ...] = ()
 
 
 def load_definition(folder: Path) -> SandboxDefinition:
@@ -255,4 +303,5 @@ def _expand(spec: DefinitionSpec, folder: Path, source: Path) -> SandboxDefiniti
             by_amount={int(t.amount): t for t in spec.triggers if t.amount is not None},
             by_code={t.payment_code: t for t in spec.triggers if t.payment_code is not None},
         ),
+        registration_outcomes=tuple(spec.registration_outcomes),
     )

@@ -33,8 +33,19 @@ from com.alipay.ams.api.default_alipay_client import DefaultAlipayClient
 from com.alipay.ams.api.model.amount import Amount
 from com.alipay.ams.api.model.env import Env
 from com.alipay.ams.api.model.merchant import Merchant
+from com.alipay.ams.api.model.merchant_registration_info import MerchantRegistrationInfo
 from com.alipay.ams.api.model.order import Order
+from com.alipay.ams.api.model.registration_detail import RegistrationDetail
 from com.alipay.ams.api.model.store import Store
+from com.alipay.ams.api.request.merchant.alipay_merchant_registration_info_query_request import (
+    AlipayMerchantRegistrationInfoQueryRequest,
+)
+from com.alipay.ams.api.request.merchant.alipay_merchant_registration_request import (
+    AlipayMerchantRegistrationRequest,
+)
+from com.alipay.ams.api.request.merchant.alipay_merchant_registration_status_query_request import (
+    AlipayMerchantRegistrationStatusQueryRequest,
+)
 from com.alipay.ams.api.request.pay.alipay_inquiry_refund_request import AlipayInquiryRefundRequest
 from com.alipay.ams.api.request.pay.alipay_pay_cancel_request import AlipayPayCancelRequest
 from com.alipay.ams.api.request.pay.alipay_pay_query_request import AlipayPayQueryRequest
@@ -75,6 +86,38 @@ def _order(a):
     order.merchant = merchant
     order.env = env
     return order
+
+
+class RegistrationWithStore(AlipayMerchantRegistrationRequest):
+    """The SDK's registration request plus storeInfo, which its class does not have (README)."""
+
+    def __init__(self, store_info):
+        super().__init__()
+        self.store_info = store_info
+
+    def to_ams_json(self):
+        body = json.loads(super().to_ams_json())
+        body["storeInfo"] = self.store_info
+        return json.dumps(body, indent=3)
+
+
+def _registration(a):
+    detail = RegistrationDetail()
+    detail.legal_name = a.get("legalName", "Emulator Sub-merchant Pte Ltd")
+    detail.registration_type = "ENTERPRISE_REGISTRATION"
+    detail.registration_no = "201912345K"
+    info = MerchantRegistrationInfo()
+    info.reference_merchant_id = a["merchantId"]
+    info.merchant_display_name = a.get("merchantName", "Emulator Sub-merchant")
+    info.merchant_mcc = a.get("mcc", "5812")
+    info.registration_detail = detail
+    req = RegistrationWithStore(a["storeInfo"]) if a.get("storeInfo") else AlipayMerchantRegistrationRequest()
+    req.registration_request_id = a["registrationRequestId"]
+    req.product_codes = ["IN_STORE_PAYMENT"]
+    req.merchant_info = info
+    if a.get("notifyUrl"):
+        req.registration_notify_url = a["notifyUrl"]
+    return req
 
 
 def run(op, client, a):
@@ -127,6 +170,15 @@ def run(op, client, a):
         req = AlipayInquiryRefundRequest()
         req.refund_request_id = a.get("refundRequestId")
         req.refund_id = a.get("refundId")
+    elif op == "register":
+        req = _registration(a)
+    elif op == "registration_status":
+        req = AlipayMerchantRegistrationStatusQueryRequest()
+        req.registration_request_id = a.get("registrationRequestId")
+        req.reference_merchant_id = a.get("merchantId")
+    elif op == "registration_info":
+        req = AlipayMerchantRegistrationInfoQueryRequest()
+        req.reference_merchant_id = a.get("merchantId")
     elif op == "check_webhook":
         ok = check_signature(
             "POST",
