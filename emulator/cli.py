@@ -16,9 +16,11 @@ from pydantic import ValidationError
 
 from . import __version__
 from .errors import ControlError
+from .logs import configure as configure_logging
 from .reconciliation.formats import parse_day
 from .sandbox.fixtures import FixtureError
 from .settings import Settings
+from .startup import StartupError, settings_error, unknown_variables
 from .target import TOKEN_ENV, URL_ENV, TargetError, open_target
 
 # (flag, settings field, type, help). Serve reads them all; the data-directory commands only
@@ -186,17 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = _settings(args)
     except ValidationError as exc:
-        print(f"alipay-emulator: invalid setting: {exc}", file=sys.stderr)
+        print(f"alipay-emulator: invalid setting: {settings_error(exc)}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     try:
         if args.command == "serve":
-            from .server import serve
-
-            asyncio.run(serve(settings))
-            return 0
+            return _serve(settings)
         return _run_on_target(args, settings)
     except FixtureError as exc:
         print(f"alipay-emulator: broken sandbox fixture: {exc}", file=sys.stderr)
@@ -207,6 +204,21 @@ def main(argv: list[str] | None = None) -> int:
     except ControlError as exc:
         print(f"alipay-emulator: {exc.message}", file=sys.stderr)
         return 1
+
+
+def _serve(settings: Settings) -> int:
+    from .server import serve
+
+    for warning in unknown_variables(os.environ):
+        logging.getLogger("emulator").warning("%s", warning)
+    try:
+        asyncio.run(serve(settings))
+    except StartupError as exc:
+        if settings.log_level == "debug":
+            logging.getLogger("emulator").exception("start-up failed")
+        print(f"alipay-emulator: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
