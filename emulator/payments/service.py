@@ -36,6 +36,7 @@ from ..errors import (
     message_of,
 )
 from ..notifications.service import enqueue_payment
+from ..notifications.urls import check_notify_url
 from ..sandbox.access import Merchant
 from ..sandbox.directory import BuyerInfo, Directory
 from ..sandbox.fixtures import Triggers, TriggerSpec
@@ -106,6 +107,9 @@ class PaymentService:
     # -- pay -------------------------------------------------------------------------------
 
     def pay(self, merchant: Merchant, cmd: PayCommand) -> PayOutcome:
+        check_notify_url(
+            "paymentNotifyUrl", cmd.notify_url, allow_link_local=self._settings.notify_allow_link_local
+        )
         if cmd.currency != merchant.currency:
             raise CurrencyNotSupport(
                 f"The application's test currency is {merchant.currency}, not {cmd.currency}."
