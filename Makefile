@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench
+.PHONY: run test lint bench wheel
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,3 +26,8 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/gateway.py
+
+# A wheel (and sdist) to install into another project: pip install dist/alipay_emulator-*.whl
+wheel: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --sdist --wheel --outdir dist

@@ -27,6 +27,7 @@ from .registrations import api as registrations_api
 from .registrations import router as registrations
 from .runtime import Runtime, build_runtime
 from .settings import Settings
+from .startup import Prepared
 from .tls import ensure_tls
 from .wallet import router as wallet
 from .web import pages as web_pages
@@ -87,16 +88,22 @@ async def _tick(runtime: Runtime, interval: float = 1.0) -> None:
         await run_in_threadpool(runtime.run_due)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, prepared: Prepared | None = None) -> FastAPI:
+    """``prepared``: a runtime ``serve`` already built and checked (emulator.startup)."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = await run_in_threadpool(build_runtime, settings)
-        if settings.tls_port:
-            await run_in_threadpool(ensure_tls, settings.data_dir, settings.extra_tls_hostnames)
-        app.state.runtime = wire(runtime)
-        app.state.reconciliation = await run_in_threadpool(install_reconciliation, runtime)
+        if prepared is not None:
+            runtime = wire(prepared.runtime)
+            app.state.runtime = runtime
+            app.state.reconciliation = prepared.reconciliation
+        else:
+            runtime = await run_in_threadpool(build_runtime, settings)
+            if settings.tls_port:
+                await run_in_threadpool(ensure_tls, settings.data_dir, settings.extra_tls_hostnames)
+            app.state.runtime = wire(runtime)
+            app.state.reconciliation = await run_in_threadpool(install_reconciliation, runtime)
         ticker = asyncio.create_task(_tick(runtime))
         try:
             yield

@@ -7,8 +7,11 @@
 
 ``alipay_emulator`` (session): starts ``alipay-emulator serve`` in a subprocess on free ports with
 a temporary data directory, or attaches to ``ALIPAY_EMULATOR_URL`` (a CI service container).
-It trusts the emulator's CA for the session (``SSL_CERT_FILE``) and serves HTTPS on 443 when it
-can bind it (``ALIPAY_EMULATOR_PLUGIN_TLS_PORT`` overrides): the Python SDK always connects to 443.
+It trusts the emulator's CA for the session (``SSL_CERT_FILE``) and serves HTTPS on 443, where the
+Python SDK always connects; when 443 cannot be bound (not root, or another process holds it), the
+session says why and what to do at its start, in its summary, and in every test that needs the
+emulator, instead of serving TLS elsewhere (``ALIPAY_EMULATOR_PLUGIN_TLS_PORT=0`` does that on
+purpose, for SDKs that take a port).
 
 ``alipay_sandbox`` (function): resets before each test (under pytest-xdist only the worker's own
 application, so workers do not disturb each other) and clears the notification receiver.
@@ -16,7 +19,9 @@ application, so workers do not disturb each other) and clears the notification r
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from .testing import EmulatorClient, EmulatorServer, NotificationReceiver, can_bind
+from .testing import EmulatorClient, EmulatorServer, NotificationReceiver
 
 URL_ENV = "ALIPAY_EMULATOR_URL"
 TOKEN_ENV = "ALIPAY_EMULATOR_ADMIN_TOKEN"
@@ -88,11 +93,77 @@ class AlipaySandbox:
         return self.emulator.receiver
 
 
+# The official Python SDK 1.7.1 always connects to this port of its gateway host.
+SDK_PORT = 443
+
+
+def explain_bind_error(port: int, err: int) -> str:
+    """Why ``port`` cannot serve the SDK, and what to do, as one message."""
+    if err == errno.EADDRINUSE:
+        why = f"port {port} is held by another process (free it; if that is an emulator, attach to it)"
+    elif err in (errno.EACCES, errno.EPERM):
+        try:
+            start = Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text().strip()
+        except OSError:
+            start = "unknown"
+        why = f"this user may not bind port {port} (not root; net.ipv4.ip_unprivileged_port_start is {start})"
+    else:
+        why = f"port {port} cannot be bound ({os.strerror(err)})"
+    return (
+        f"alipay-emulator: the Python SDK always connects to port {port}, and {why}. Either run the "
+        f"tests as root, or `sudo sysctl net.ipv4.ip_unprivileged_port_start={port}`, or attach to a "
+        f"running emulator serving HTTPS on {port} with {URL_ENV}=http://host:8080, or, with an SDK "
+        f"that takes a port (Java, Go, PHP), set {TLS_PORT_ENV}=0 to serve HTTPS on any free port."
+    )
+
+
+def _sdk_port_problem(port: int) -> str | None:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as exc:
+            return explain_bind_error(port, exc.errno or 0)
+    return None
+
+
 def _tls_port() -> int | None:
-    """443 when it can be bound; ``ALIPAY_EMULATOR_PLUGIN_TLS_PORT`` overrides (0: any free port)."""
+    """The SDK's port (443); ``ALIPAY_EMULATOR_PLUGIN_TLS_PORT`` overrides (0: any free port)."""
     if os.environ.get(TLS_PORT_ENV):
         return int(os.environ[TLS_PORT_ENV]) or None
-    return 443 if can_bind(443) else None
+    problem = _sdk_port_problem(SDK_PORT)
+    if problem is not None:
+        _problems.append(problem)
+        pytest.fail(problem, pytrace=False)
+    return SDK_PORT
+
+
+_problems: list[str] = []
+
+
+def _will_start_an_emulator(items: list[pytest.Item]) -> bool:
+    if os.environ.get(URL_ENV) or os.environ.get(TLS_PORT_ENV):
+        return False
+    return any("alipay_emulator" in getattr(item, "fixturenames", ()) for item in items)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Say at the start, not per test, when the SDK's port cannot be served."""
+    if not _will_start_an_emulator(session.items):
+        return
+    problem = _sdk_port_problem(SDK_PORT)
+    if problem is None:
+        return
+    _problems.append(problem)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(problem, red=True, bold=True)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for problem in dict.fromkeys(_problems):
+        terminalreporter.write_sep("=", "alipay-emulator", red=True)
+        terminalreporter.write_line(problem)
 
 
 @pytest.fixture(scope="session")

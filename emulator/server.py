@@ -13,6 +13,7 @@ import uvicorn
 from .app import GatewayDispatch, create_app
 from .reconciliation.sftp import SftpDrop, start_sftp_server
 from .settings import Settings
+from .startup import StartupError, prepare
 from .tls import ensure_tls
 from .transport import DroppableHttpProtocol
 
@@ -37,7 +38,10 @@ def _config(app: object, settings: Settings, *, port: int, lifespan: str, **tls:
         # the ability to close a connection without answering (faults, trigger 9902).
         http=DroppableHttpProtocol,
         loop="asyncio",
-        log_level=settings.log_level,
+        # uvicorn's own start/stop lines only at debug: the emulator logs one ready line.
+        log_level="warning" if settings.log_level == "info" else settings.log_level,
+        # The CLI configured logging (text or JSON, emulator.logs): uvicorn's loggers propagate.
+        log_config=None,
         access_log=settings.log_level == "debug",
         server_header=False,
         timeout_graceful_shutdown=10,
@@ -45,8 +49,26 @@ def _config(app: object, settings: Settings, *, port: int, lifespan: str, **tls:
     )
 
 
+def ready_line(settings: Settings, *, sftp_port: int | None) -> str:
+    """Every listener (bound address and the URL the sandbox advertises), data dir, database."""
+    from sqlalchemy.engine import make_url
+
+    parts = [f"HTTP {settings.host}:{settings.port} ({settings.http_url()})"]
+    if settings.tls_port:
+        parts.append(f"HTTPS {settings.host}:{settings.tls_port} ({settings.https_url()})")
+    else:
+        parts.append("HTTPS off")
+    parts.append(f"SFTP {settings.host}:{sftp_port}" if sftp_port else "SFTP off")
+    database = make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+    parts.append(f"data dir {settings.data_dir.resolve()}")
+    parts.append(f"database {database}")
+    return "alipay-emulator ready: " + ", ".join(parts)
+
+
 async def serve(settings: Settings) -> None:
-    app = create_app(settings)
+    """Serve until SIGTERM/SIGINT; a broken configuration raises ``StartupError`` (one line)."""
+    prepared = await asyncio.to_thread(prepare, settings)
+    app = create_app(settings, prepared=prepared)
     asgi = GatewayDispatch(app, owner=app)
     http = _Server(_config(asgi, settings, port=settings.port, lifespan="on"))
     tls: _Server | None = None
@@ -67,7 +89,7 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    http_task = asyncio.create_task(http.serve())
+    http_task = asyncio.create_task(http.serve(sockets=[prepared.sockets["http"]]))
     while not http.started and not http_task.done():
         await asyncio.sleep(0.01)
     if http_task.done():
@@ -75,7 +97,7 @@ async def serve(settings: Settings) -> None:
         raise SystemExit(1)
     tls_task: asyncio.Task[None] | None = None
     if tls is not None:
-        tls_task = asyncio.create_task(tls.serve())
+        tls_task = asyncio.create_task(tls.serve(sockets=[prepared.sockets["https"]]))
         while not tls.started and not tls_task.done():
             await asyncio.sleep(0.01)
         if tls_task.done():
@@ -93,13 +115,15 @@ async def serve(settings: Settings) -> None:
                 data_dir=settings.data_dir,
             )
         except OSError as exc:
-            log.error("cannot serve SFTP on %s:%s: %s", settings.host, settings.sftp_port, exc)
             for server, task in ((tls, tls_task), (http, http_task)):
                 if server is not None and task is not None:
                     server.should_exit = True
                     await task
-            raise SystemExit(1) from exc
-    log.info("alipay-emulator ready: %s %s", settings.http_url(), settings.https_url() or "")
+            raise StartupError(
+                "ALIPAY_EMULATOR_SFTP_PORT",
+                f"cannot listen on {settings.host}:{settings.sftp_port}: {exc.strerror or exc}",
+            ) from exc
+    log.info("%s", ready_line(settings, sftp_port=sftp.port if sftp else None))
 
     waiters = [asyncio.create_task(stop.wait()), http_task] + ([tls_task] if tls_task else [])
     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)

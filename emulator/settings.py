@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,9 +22,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ALIPAY_EMULATOR_", extra="ignore")
 
     host: str = "127.0.0.1"
-    port: int = 8080
-    tls_port: int = 8443
-    sftp_port: int = 2222
+    port: int = Field(default=8080, ge=1, le=65535)
+    tls_port: int = Field(default=8443, ge=0, le=65535)
+    sftp_port: int = Field(default=2222, ge=0, le=65535)
     data_dir: Path = Path(".alipay-emulator")
     database_url: str | None = None
     fixtures: Path | None = None
@@ -34,7 +35,19 @@ class Settings(BaseSettings):
     # when clients reach it under another name or port (a container published as -p 443:8443).
     public_url: str | None = None
     public_https_url: str | None = None
-    log_level: str = "info"
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+
+    # -- the first hour (issue #14): logs, start-up checks, notification URL boundaries ------
+    # "json": one JSON object per log line, for log collectors.
+    log_format: Literal["text", "json"] = "text"
+    # Notification URLs at link-local or cloud-metadata addresses (169.254.0.0/16, fd00:ec2::254)
+    # are refused at pay (PARAM_ILLEGAL) unless this is set.
+    notify_allow_link_local: bool = False
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower(cls, v: object) -> object:
+        return v.lower() if isinstance(v, str) else v
 
     # Spec §3.6 / §9 U6: cancellable until the end of the payment's GMT+8 day plus this grace.
     cancel_grace_minutes: int = Field(default=15, ge=0)

@@ -25,6 +25,7 @@ from .support import (
     SdkDriver,
     can_bind,
     ensure_sdk_venv,
+    free_port,
     postgres_database,
 )
 
@@ -205,7 +206,9 @@ def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         )
     with _database(backend) as url:
         data = tmp_path_factory.mktemp(f"live-{backend}") / "data"
-        with running(EmulatorProcess(data, database_url=url, tls_port=tls_port), backend=backend) as live:
+        # SFTP on too: the README's download examples run against this emulator.
+        process = EmulatorProcess(data, database_url=url, tls_port=tls_port, sftp_port=free_port())
+        with running(process, backend=backend) as live:
             yield live
 
 

@@ -87,3 +87,46 @@ def test_plugin_starts_its_own_emulator(pytester: pytest.Pytester, monkeypatch: 
     )
     result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+def test_plugin_says_why_when_the_sdk_port_is_taken(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """443 held by another process: a message at the start, in the summary, in the error."""
+    import socket
+
+    monkeypatch.delenv("ALIPAY_EMULATOR_URL", raising=False)
+    monkeypatch.delenv("ALIPAY_EMULATOR_PLUGIN_TLS_PORT", raising=False)
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        # Stand-in for 443, which the suite cannot take from whoever holds it.
+        pytester.makeconftest(f"import emulator.pytest_plugin as p\np.SDK_PORT = {port}\n")
+        pytester.makepyfile(
+            """
+            def test_pays(alipay_emulator):
+                raise AssertionError("never reached")
+
+            def test_needs_nothing():
+                pass
+            """
+        )
+        result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, errors=1)
+    text = result.stdout.str()
+    message = f"the Python SDK always connects to port {port}, and port {port} is held by another process"
+    assert text.count(message) >= 3  # session start, the test's error, the summary
+    assert text.index(message) < text.index("ERROR")
+    assert "ALIPAY_EMULATOR_URL" in text and "ip_unprivileged_port_start" in text
+    assert "CERTIFICATE_VERIFY_FAILED" not in text
+
+
+def test_bind_errors_are_explained() -> None:
+    import errno
+
+    from emulator.pytest_plugin import explain_bind_error
+
+    denied = explain_bind_error(443, errno.EACCES)
+    assert "may not bind port 443" in denied and "run the tests as root" in denied
+    assert "held by another process" in explain_bind_error(443, errno.EADDRINUSE)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import hmac
 import html
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Header, Query, Request
+from fastapi import APIRouter, Cookie, Depends, Form, Header, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from .. import __version__
+from ..adminauth import SESSION_COOKIE, bearer_ok, is_authorized, same_origin
 from ..clock import iso
 from ..errors import ControlError
 from ..runtime import Runtime
@@ -32,13 +32,26 @@ def runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(runtime)]
 
 
-def require_admin(rt: RuntimeDep, authorization: Annotated[str | None, Header()] = None) -> None:
+def require_admin(
+    request: Request,
+    rt: RuntimeDep,
+    authorization: Annotated[str | None, Header()] = None,
+    session: Annotated[str | None, Cookie(alias=SESSION_COOKIE)] = None,
+) -> None:
+    """With ALIPAY_EMULATOR_ADMIN_TOKEN set: the Bearer token, or the pages' session cookie."""
     token = rt.settings.admin_token
-    if not token:
+    if not token or bearer_ok(token, authorization):
         return
-    scheme, _, given = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), token):
+    if not is_authorized(token, None, session):
         raise ControlError(401, "this control API needs Authorization: Bearer <ALIPAY_EMULATOR_ADMIN_TOKEN>")
+    headers = request.headers
+    if not same_origin(
+        method=request.method,
+        host=headers.get("host"),
+        origin=headers.get("origin"),
+        referer=headers.get("referer"),
+    ):
+        raise ControlError(403, "cross-site request refused: submit the form from the emulator's own pages")
 
 
 public = APIRouter(prefix=PREFIX, tags=["control"])
@@ -218,7 +231,7 @@ def revoke(token: str, rt: RuntimeDep) -> dict[str, Any]:
     return view
 
 
-@public.get("/isv/{isv_client_id}/authorize", response_class=HTMLResponse, include_in_schema=False)
+@router.get("/isv/{isv_client_id}/authorize", response_class=HTMLResponse, include_in_schema=False)
 def authorize_page(isv_client_id: str, rt: RuntimeDep, issued: str = "") -> HTMLResponse:
     with rt.db.read() as session:
         isv = sandbox.require_application(session, isv_client_id)
@@ -236,7 +249,7 @@ def authorize_page(isv_client_id: str, rt: RuntimeDep, issued: str = "") -> HTML
     )
 
 
-@public.post("/isv/{isv_client_id}/authorize", response_class=HTMLResponse, include_in_schema=False)
+@router.post("/isv/{isv_client_id}/authorize", response_class=HTMLResponse, include_in_schema=False)
 def authorize_submit(
     isv_client_id: str,
     rt: RuntimeDep,

@@ -326,7 +326,37 @@ def _header_safe(text: str) -> str:
     return text.encode("ascii", errors="replace").decode("ascii").replace("\r", " ").replace("\n", " ")
 
 
+def _log_call(call: GatewayCall, result: dict[str, Any], note: str | None) -> None:
+    """One info line per gateway call: who, which API, the result, how long, why refused."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    code = result.get("resultCode") or "-"
+    latency = (time.perf_counter() - call.started) * 1000
+    reason = None
+    if call.diagnosis is not None and result.get("resultStatus") != "S":
+        reason = f"{call.diagnosis.check} check: {call.diagnosis.message}"
+    if note:
+        reason = f"{reason}; {note}" if reason else note
+    api = (call.api or call.path).removeprefix("payments/")
+    log.info(
+        "gateway %s %s %s %.1f ms%s",
+        call.client_id or "-",
+        api,
+        code,
+        latency,
+        f": {_header_safe(reason)}" if reason else "",
+        extra={
+            "clientId": call.client_id,
+            "api": api,
+            "resultCode": code,
+            "latencyMs": round(latency, 3),
+            "reason": reason,
+        },
+    )
+
+
 def _journal(rt: Runtime, call: GatewayCall, result: dict[str, Any], *, note: str | None = None) -> int:
+    _log_call(call, result, note)
     if not rt.journal.enabled:
         return 0
     return rt.journal.record(

@@ -8,6 +8,7 @@ is injectable (``httpx.MockTransport`` in unit tests).
 from __future__ import annotations
 
 import json
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -31,6 +32,7 @@ from ..storage import Database, Tx, connection_of
 from .models import RETRY_DELAYS_SECONDS, DeliveryAttempt, Notification, NotificationStatus
 
 LEASE_SECONDS = 120
+log = logging.getLogger("emulator")
 
 
 def _result(code: str, message: str | None = None) -> dict[str, str]:
@@ -238,16 +240,10 @@ class Notifier:
                 raise ControlError(404, f"no notification {notification_id}")
         return self._attempt(notification_id, force=True)
 
-    def _attempt(self, notification_id: int, *, force: bool = False) -> DeliveryAttempt:
-        with self._db.read() as session:
-            n = session.get(Notification, notification_id)
-            assert n is not None
-        now = self._clock.now()
-        request_time = iso(now)
+    def _headers(self, n: Notification, body: bytes, request_time: str) -> dict[str, str]:
         parts = urlsplit(n.url)
         # Spec §9 U4: the query string, when present, is part of the signed path.
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        body = n.body.encode("utf-8")
         message = canonical_message(
             method="POST", path=path, client_id=n.client_id, time=request_time, body=body
         )
@@ -259,17 +255,46 @@ class Notifier:
         }
         if n.agent_token:
             headers["agent-token"] = n.agent_token
+        return headers
+
+    def _attempt(self, notification_id: int, *, force: bool = False) -> DeliveryAttempt:
+        with self._db.read() as session:
+            n = session.get(Notification, notification_id)
+            assert n is not None
+        now = self._clock.now()
+        request_time = iso(now)
+        body = n.body.encode("utf-8")
         started = time.perf_counter()
         status: int | None = None
         text: str | None = None
         error: str | None = None
         try:
+            headers = self._headers(n, body, request_time)
             response = self._http.post(n.url, content=body, headers=headers)
             status, text = response.status_code, response.text[:4096]
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # any failure is a failed attempt on the retry schedule
             error = f"{type(exc).__name__}: {exc}"[:512]
         latency = (time.perf_counter() - started) * 1000
         acked = status == 200 and _acknowledges(text)
+        log.info(
+            "notify %s %s %s attempt %d: %s %.1f ms",
+            n.client_id,
+            n.kind,
+            n.url,
+            n.attempts + 1,
+            "acknowledged" if acked else (error or f"HTTP {status}, not acknowledged"),
+            latency,
+            extra={
+                "clientId": n.client_id,
+                "notifyType": n.kind,
+                "url": n.url,
+                "attempt": n.attempts + 1,
+                "httpStatus": status,
+                "acknowledged": acked,
+                "error": error,
+                "latencyMs": round(latency, 3),
+            },
+        )
         with self._db.write() as session:
             row = session.get(Notification, notification_id)
             assert row is not None

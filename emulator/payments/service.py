@@ -38,6 +38,7 @@ from ..errors import (
     message_of,
 )
 from ..notifications.service import enqueue_payment
+from ..notifications.urls import check_notify_url
 from ..sandbox.access import Merchant
 from ..sandbox.directory import BuyerInfo, Directory
 from ..sandbox.fixtures import Triggers, TriggerSpec
@@ -114,6 +115,9 @@ class PaymentService:
     # -- pay -------------------------------------------------------------------------------
 
     def pay(self, merchant: Merchant, cmd: PayCommand) -> PayOutcome:
+        check_notify_url(
+            "paymentNotifyUrl", cmd.notify_url, allow_link_local=self._settings.notify_allow_link_local
+        )
         # All three pay pages mark paymentNotifyUrl REQUIRED; the application's Integration
         # Settings URL stands in for it, the request's URL wins (issue #12).
         notify_url = cmd.notify_url or merchant.notification_url

@@ -260,9 +260,15 @@ class ReportsSftpServer(asyncssh.SFTPServer):
 class _SshServer(asyncssh.SSHServer):
     """Password logins only, checked against the applications' ``sftp`` blocks."""
 
-    def __init__(self, service: ReconciliationService, live: set[asyncssh.SSHServerConnection]) -> None:
+    def __init__(
+        self,
+        service: ReconciliationService,
+        live: set[asyncssh.SSHServerConnection],
+        failures: FailedLogins | None = None,
+    ) -> None:
         self._service = service
         self._live = live
+        self._failures = failures or FailedLogins()
         self._conn: asyncssh.SSHServerConnection | None = None
         self.account: SftpAccount | None = None
 
@@ -282,11 +288,44 @@ class _SshServer(asyncssh.SSHServer):
 
     async def validate_password(self, username: str, password: str) -> bool:
         account = await asyncio.to_thread(self._service.sftp_account, username, password)
+        peer = self._peer()
         if account is None:
-            log.info("sftp: refused login for %r", username)
+            delay = self._failures.failed(peer)
+            log.info("sftp: refused login for %r from %s (answer delayed %.2f s)", username, peer, delay)
+            await asyncio.sleep(delay)
             return False
+        self._failures.succeeded(peer)
         self.account = account
         return True
+
+    def _peer(self) -> str:
+        peer = self._conn.get_extra_info("peername") if self._conn is not None else None
+        return str(peer[0]) if peer else "?"
+
+
+class FailedLogins:
+    """Wrong passwords slow down, per client address: 0.25 s more per failure, up to 3 s.
+
+    Shared by every connection of one server, so opening a new connection does not reset it; a
+    correct password does. At most ``MAX_TRACKED`` addresses are remembered (oldest dropped).
+    """
+
+    STEP = 0.25
+    CAP = 3.0
+    MAX_TRACKED = 1024
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+
+    def failed(self, peer: str) -> float:
+        count = self._counts.pop(peer, 0) + 1
+        self._counts[peer] = count
+        while len(self._counts) > self.MAX_TRACKED:
+            del self._counts[next(iter(self._counts))]
+        return min(self.STEP * count, self.CAP)
+
+    def succeeded(self, peer: str) -> None:
+        self._counts.pop(peer, None)
 
 
 def _sftp_session(
@@ -329,11 +368,12 @@ async def start_sftp_server(
         logging.getLogger("asyncssh").setLevel(logging.WARNING)
     key = await asyncio.to_thread(ensure_host_key, data_dir)
     live: set[asyncssh.SSHServerConnection] = set()
+    failures = FailedLogins()
     acceptor = await asyncssh.listen(
         host,
         port,
         server_host_keys=[key],
-        server_factory=lambda: _SshServer(service, live),
+        server_factory=lambda: _SshServer(service, live, failures),
         sftp_factory=lambda chan: _sftp_session(service, chan),
         allow_scp=False,
         login_timeout=30,

@@ -29,6 +29,7 @@ from ..errors import (
     message_of,
 )
 from ..notifications.service import enqueue_refund
+from ..notifications.urls import check_notify_url
 from ..payments.models import Payment, PaymentStatus
 from ..sandbox.access import Merchant
 from ..sandbox.ledger import InsufficientFunds, merchant_returns
@@ -55,6 +56,9 @@ class RefundService:
         self._settings = settings
 
     def refund(self, merchant: Merchant, cmd: RefundCommand) -> Refund:
+        check_notify_url(
+            "refundNotifyUrl", cmd.notify_url, allow_link_local=self._settings.notify_allow_link_local
+        )
         try:
             with self._db.write() as session:
                 existing = self._by_request_id(session, merchant, cmd.refund_request_id)

@@ -18,8 +18,11 @@ from ..payments.models import Payment
 from ..runtime import Runtime
 
 router = APIRouter(prefix=f"{PREFIX}/wallet", tags=["wallet"], dependencies=[Depends(require_admin)])
-# The page a scanned code or entry-code redirect opens: the buyer's side, never behind the token.
-pages = APIRouter(prefix=f"{PREFIX}/wallet", tags=["wallet"], include_in_schema=False)
+# The page a scanned code or entry-code redirect opens: with an admin token set, it pays as any
+# buyer, so it needs the token too (the pages' session cookie, or a Bearer header).
+pages = APIRouter(
+    prefix=f"{PREFIX}/wallet", tags=["wallet"], include_in_schema=False, dependencies=[Depends(require_admin)]
+)
 
 
 class ScanIn(CamelModel):

@@ -1,6 +1,8 @@
 """A POS vendor's checkout tests against alipay-emulator, using its pytest plugin.
 
-    pip install alipay-emulator global-open-sdk-python==1.7.1 pytest
+    pip install /path/to/alipay-emulator global-open-sdk-python==1.7.1 pytest
+    # (alipay-emulator is on no package index: a checkout, a git URL or the wheel of
+    #  `make wheel`; see "Installing it into your own project" in the README)
     pytest examples/pytest            # starts an emulator for the session (HTTPS on 443 if root)
     ALIPAY_EMULATOR_URL=http://localhost:8080 pytest examples/pytest   # or attach to a running one
 """

@@ -351,8 +351,6 @@ def test_cli_reconcile(gateway: Gateway, capsys: pytest.CaptureFixture[str]) -> 
             app["clientId"],
             "--data-dir",
             str(data),
-            "--tls-port",
-            "0",
         ]
     )
     assert code == 0

@@ -242,3 +242,40 @@ def test_the_host_key_is_made_once_and_kept_private(tmp_path: Path) -> None:
     assert mode == 0o600
     pub = (tmp_path / HOST_KEY_FILE).with_name(HOST_KEY_FILE.name + ".pub").read_bytes()
     assert pub.split()[:2] == first.export_public_key().split()[:2]
+
+
+def test_repeated_wrong_passwords_slow_down(world: World) -> None:
+    """Each wrong password from one address waits 0.25 s longer, across connections (#14)."""
+    import time
+
+    async def attempt(port: int, password: str) -> float:
+        started = time.monotonic()
+        try:
+            async with asyncssh.connect(
+                "127.0.0.1",
+                port,
+                username=USD[0],
+                password=password,
+                known_hosts=None,
+                client_keys=None,
+                agent_path=None,
+            ):
+                pass
+        except asyncssh.PermissionDenied:
+            pass
+        return time.monotonic() - started
+
+    async def scenario() -> list[float]:
+        drop = await start_sftp_server(world.service, host="127.0.0.1", port=0, data_dir=world.data_dir)
+        try:
+            times = [await attempt(drop.port, "wrong") for _ in range(4)]
+            times.append(await attempt(drop.port, USD[1]))  # the right one: resets the count
+            times.append(await attempt(drop.port, "wrong"))
+            return times
+        finally:
+            await drop.stop()
+
+    times = asyncio.run(scenario())
+    assert sum(times[:4]) >= 0.25 + 0.5 + 0.75 + 1.0
+    assert times[3] >= 1.0 > times[0] + 0.5
+    assert times[5] < times[3]

@@ -100,7 +100,7 @@ def test_cli_sandbox_and_payment_code(tmp_path: Path, capsys: pytest.CaptureFixt
     import json
 
     data = str(tmp_path / "data")
-    assert main(["sandbox", "--data-dir", data, "--tls-port", "0"]) == 0
+    assert main(["sandbox", "--data-dir", data]) == 0
     sandbox = json.loads(capsys.readouterr().out)
     login = sandbox["buyers"][0]["loginId"]
     assert main(["payment-code", "--buyer", login, "--data-dir", data]) == 0

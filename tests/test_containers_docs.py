@@ -1,0 +1,34 @@
+"""What the container docs promise is what .ci/container-test runs and measures (#14 item 9).
+
+Docker is not available to the test suite; ``.ci/container-test`` runs these commands for real.
+"""
+
+from __future__ import annotations
+
+from .support import REPO
+
+README = (REPO / "README.md").read_text()
+CONTAINERS = (REPO / "docs" / "containers.md").read_text()
+CONTAINER_TEST = (REPO / ".ci" / "container-test").read_text()
+
+
+def test_the_example_client_can_run_without_stopping_the_emulator() -> None:
+    for text in (README, CONTAINERS):
+        assert "docker compose --profile example run --rm example-client" in text
+        assert "docker-compose --profile example run --rm example-client" in text  # Compose v1
+    assert '"${COMPOSE[@]}" run --rm example-client' in CONTAINER_TEST
+    assert "the emulator is not running after docker-compose run --rm example-client" in CONTAINER_TEST
+
+
+def test_compose_v1_is_shown_beside_v2() -> None:
+    assert "docker-compose up -d --build" in README and "docker-compose down -v" in README
+    assert "docker-compose up -d --build" in CONTAINERS and "docker-compose down -v" in CONTAINERS
+
+
+def test_the_healthy_figure_is_stated_with_its_conditions_and_still_measured() -> None:
+    assert "about 1.5 s" not in README
+    assert "1.22 s from\n`docker run` to `/_emulator/health`" in README
+    assert "1.38 s to `docker inspect`" in README
+    for condition in ("fresh data volume", "SQLite", "2-core machine", "image already built"):
+        assert condition in README
+    assert "HEALTHY_S=$(elapsed" in CONTAINER_TEST and "READY_S=$(elapsed" in CONTAINER_TEST
