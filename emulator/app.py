@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__
+from .applications import router as applications_api
 from .control import router as control
 from .errors import ControlError
 from .gateway import router as gateway
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(control.public)
     app.include_router(control.router)
+    app.include_router(applications_api.router)
     app.include_router(reconciliation.router)
     app.include_router(wallet.router)
     app.include_router(wallet.pages)

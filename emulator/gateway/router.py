@@ -222,7 +222,7 @@ def render(rt: Runtime, call: GatewayCall, payload: dict[str, Any], *, signed: b
             method="POST", path=call.path, client_id=client_id, time=response_time, body=body
         )
         headers.append((b"response-time", response_time.encode()))
-        headers.append((b"signature", signature_header(sign(message, rt.alipay_key)).encode()))
+        headers.append((b"signature", signature_header(sign(message, rt.alipay_key_for(client_id))).encode()))
     result = payload.get("result", {})
     entry_id = _journal(rt, call, result)
     if call.diagnosis is not None:

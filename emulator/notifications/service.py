@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
@@ -164,6 +165,8 @@ class Notifier:
         self._clock = clock
         self._settings = settings
         self._key = alipay_key
+        # Issue #9: picks the live Alipay key for a launched application's production client ID.
+        self.key_for: Callable[[str], rsa.RSAPrivateKey] | None = None
         self._http = httpx.Client(
             transport=transport, timeout=settings.notify_timeout_seconds, follow_redirects=False
         )
@@ -206,6 +209,9 @@ class Notifier:
                 raise ControlError(404, f"no notification {notification_id}")
         return self._attempt(notification_id, force=True)
 
+    def _signing_key(self, client_id: str) -> rsa.RSAPrivateKey:
+        return self.key_for(client_id) if self.key_for is not None else self._key
+
     def _attempt(self, notification_id: int, *, force: bool = False) -> DeliveryAttempt:
         with self._db.read() as session:
             n = session.get(Notification, notification_id)
@@ -223,7 +229,7 @@ class Notifier:
             "content-type": "application/json; charset=UTF-8",
             "client-id": n.client_id,
             "request-time": request_time,
-            "signature": signature_header(sign(message, self._key)),
+            "signature": signature_header(sign(message, self._signing_key(n.client_id))),
         }
         if n.agent_token:
             headers["agent-token"] = n.agent_token

@@ -94,6 +94,8 @@ class TriggerSpec(_Strict):
 class DefinitionSpec(_Strict):
     seed: int = 0
     alipay_private_key: str
+    # Issue #9: the live environment's Alipay key pair (launched applications); optional.
+    alipay_live_private_key: str | None = None
     applications: list[ApplicationSpec] = Field(min_length=1)
     buyers: list[BuyerSpec] = Field(min_length=1)
     triggers: list[TriggerSpec] = Field(default_factory=list)
@@ -146,6 +148,8 @@ class SandboxDefinition:
     buyers: list[BuyerSeed]
     test_currencies: list[str] = field(default_factory=list)
     triggers: Triggers = field(default_factory=Triggers)
+    alipay_live_private_key: rsa.RSAPrivateKey | None = None
+    seed: int = 0
 
 
 def load_definition(folder: Path) -> SandboxDefinition:
@@ -179,6 +183,11 @@ def _expand(spec: DefinitionSpec, folder: Path, source: Path) -> SandboxDefiniti
     fake = Faker()
     fake.seed_instance(spec.seed)
     alipay_key = _load_key(folder, spec.alipay_private_key, source=source, where="alipay_private_key")
+    live_key = (
+        _load_key(folder, spec.alipay_live_private_key, source=source, where="alipay_live_private_key")
+        if spec.alipay_live_private_key
+        else None
+    )
     apps: list[AppSeed] = []
     seen: set[str] = set()
     for i, a in enumerate(spec.applications):
@@ -252,4 +261,6 @@ def _expand(spec: DefinitionSpec, folder: Path, source: Path) -> SandboxDefiniti
             by_amount={int(t.amount): t for t in spec.triggers if t.amount is not None},
             by_code={t.payment_code: t for t in spec.triggers if t.payment_code is not None},
         ),
+        alipay_live_private_key=live_key,
+        seed=spec.seed,
     )

@@ -21,6 +21,7 @@ class Application(SQLModel, table=True):
     sftp_password: str = Field(max_length=64)
     isv_customer_id: str | None = None
     test_merchant_customer_id: str | None = None
+    notification_url: str | None = None
 
 
 class MerchantKey(SQLModel, table=True):
