@@ -28,6 +28,7 @@ from .runtime import Runtime, build_runtime
 from .settings import Settings
 from .tls import ensure_tls
 from .wallet import router as wallet
+from .web import devcenter as devcenter_pages
 from .web import pages as web_pages
 from .web.layout import register as register_pages
 
@@ -104,7 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="alipay-emulator control API",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/_emulator/docs",
+        docs_url=None,  # /_emulator/docs is a page of the emulator (emulator/web/devcenter.py)
         openapi_url="/_emulator/openapi.json",
         redoc_url=None,
     )
@@ -128,4 +129,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(notifications.router)
     app.mount(web_pages.STATIC_PREFIX, web_pages.static_files(), name="static")
     register_pages(app, web_pages.router)
+    register_pages(app, devcenter_pages.router, nav=devcenter_pages.NAV)
     return app

@@ -170,6 +170,21 @@ class ApplicationService:
 
     # -- lifecycle --------------------------------------------------------------------------
 
+    def check_info(self, *, role: str, name: str, type: str, region: str, description: str) -> None:
+        """The wizard's application-info step: the same rules as ``create``, before product choice."""
+        _check_new(
+            NewApplication(
+                role=role,
+                name=name,
+                type=type,
+                region=region,
+                description=description,
+                product="IN_STORE_PAYMENT",
+                scenarios=list(SCENARIOS),
+                test_currency="USD",
+            )
+        )
+
     def create(self, spec: NewApplication) -> dict[str, Any]:
         spec = _check_new(spec)
         key = self.keygen()
@@ -483,10 +498,19 @@ class ApplicationService:
             return [{"name": r.name, "customerId": r.customer_id} for r in rows]
 
     def authorize(self, client_id: str, *, merchant_account: str, password: str) -> dict[str, Any]:
-        """A sandbox merchant signs in with its merchant account and authorizes the ISV."""
+        """A sandbox merchant signs in with its merchant account and authorizes the ISV.
+
+        ``client_id`` is the ISV's production client ID (the flow of a launched application) or
+        its sandbox client ID (the sandbox's own authorization page); the token works with it.
+        """
         now = self.clock.now()
         with self.db.write() as session:
-            isv, profile = self._launched_isv(session, client_id)
+            isv = self._require(session, client_id)
+            if isv.role != "ISV":
+                raise _refuse(
+                    422, f"role: {isv.client_id} is a {isv.role} application; only an ISV is authorized"
+                )
+            production = client_id if client_id in self._ids(session, isv) else isv.client_id
             merchant = None
             for row in session.exec(select(Application).where(Application.role != "ISV")).all():
                 account = sandbox.merchant_account(self.definition, row)
@@ -497,7 +521,6 @@ class ApplicationService:
                     422,
                     "merchantAccount: no sandbox merchant has that account and password (see its resources)",
                 )
-            production = profile.production_client_id or isv.client_id
             seq = next_sequence(session, "agent_token")
             token = AgentToken(
                 token=_code(f"{production}|{merchant.client_id}|{seq}", 48, _ALPHANUM),
