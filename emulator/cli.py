@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import __version__
+from . import __version__, cli_apps
 from .clock import iso
 from .errors import ControlError
 from .reconciliation.formats import parse_day
@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile.add_argument(
         "--client-id", dest="client_id", default=None, help="only this application's merchants"
     )
+    cli_apps.add_parsers(sub, _add_options)  # issue #9: app ..., keys generate
     return parser
 
 
@@ -93,6 +94,8 @@ def _day(text: str) -> date:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in ("app", "keys"):
+        return cli_apps.run(args, _settings)
     try:
         settings = _settings(args)
     except ValidationError as exc:
