@@ -117,9 +117,11 @@ def _wizard(
 @router.get("/applications/new")
 def new_application(request: Request, _s: PageSession) -> Response:
     developer = _apps(request).developer()
+    values: dict[str, Any] = {k: "" for k in ("role", "name", "type", "region", "description", "product")}
+    values.update(scenarios=[], testCurrency="")
     if developer is None:
-        return _wizard(request, "developer", {"role": ""})
-    return _wizard(request, "info", {"role": developer["role"]})
+        return _wizard(request, "developer", values)
+    return _wizard(request, "info", {**values, "role": developer["role"]})
 
 
 @router.post("/applications/new")

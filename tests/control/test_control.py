@@ -224,6 +224,8 @@ def test_isv_authorization_issues_and_revokes_tokens(gateway: Gateway, role: str
     isv = gateway.by_role(role)
     merchant = gateway.app(0)
     assert isv["authorizationUrl"].endswith(f"/_emulator/isv/{isv['clientId']}/authorize")
+    page = gateway.http.get(f"/_emulator/isv/{isv['clientId']}/authorize")
+    assert page.status_code == 200 and ">Merchant account</label>" in page.text
     issued = gateway.http.post(
         f"/_emulator/isv/{isv['clientId']}/authorizations",
         json={"merchantClientId": merchant["clientId"]},
