@@ -29,6 +29,7 @@ from ..sandbox.models import AgentToken, Application, Balance, Buyer, MerchantKe
 from ..settings import Settings
 from ..signing import load_private_key, private_key_pkcs1_pem, public_key_b64
 from ..storage import Database, next_sequence
+from ..wallet.models import PaymentCode
 from . import store
 from .keycheck import KeyCheckError, check_public_key
 from .models import ORIGIN_RUNTIME, ORIGIN_SEED, ApplicationProfile, Developer
@@ -337,6 +338,9 @@ class ApplicationService:
                 buyer = session.get(Buyer, profile.buyer_login_id)
                 if buyer is not None:
                     session.delete(buyer)
+                session.execute(
+                    delete(PaymentCode).where(col(PaymentCode.buyer_login_id) == profile.buyer_login_id)
+                )
             session.execute(delete(Balance).where(col(Balance.owner).in_(owners)))
             session.delete(profile)
             session.delete(app)
@@ -376,6 +380,8 @@ class ApplicationService:
         return {"clientId": app.client_id, "keyVersion": key_version, "publicKey": normalised, "notes": notes}
 
     def set_live_public_key(self, client_id: str, *, public_key: str) -> dict[str, Any]:
+        with self.db.read() as session:
+            self._require(session, client_id)
         normalised, notes = self._checked(public_key, "publicKey")
         with self.db.write() as session:
             app = self._require(session, client_id)
