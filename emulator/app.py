@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__
+from .applications import router as applications_api
 from .control import router as control
 from .errors import ControlError
 from .gateway import router as gateway
@@ -30,6 +31,7 @@ from .settings import Settings
 from .startup import Prepared
 from .tls import ensure_tls
 from .wallet import router as wallet
+from .web import devcenter as devcenter_pages
 from .web import pages as web_pages
 from .web.layout import register as register_pages
 
@@ -117,7 +119,7 @@ def create_app(settings: Settings | None = None, *, prepared: Prepared | None = 
         title="alipay-emulator control API",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/_emulator/docs",
+        docs_url=None,  # /_emulator/docs is a page of the emulator (emulator/web/devcenter.py)
         openapi_url="/_emulator/openapi.json",
         redoc_url=None,
     )
@@ -134,6 +136,7 @@ def create_app(settings: Settings | None = None, *, prepared: Prepared | None = 
 
     app.include_router(control.public)
     app.include_router(control.router)
+    app.include_router(applications_api.router)
     app.include_router(reconciliation.router)
     app.include_router(wallet.router)
     app.include_router(wallet.pages)
@@ -141,4 +144,5 @@ def create_app(settings: Settings | None = None, *, prepared: Prepared | None = 
     app.mount(web_pages.STATIC_PREFIX, web_pages.static_files(), name="static")
     register_pages(app, web_pages.router)
     app.include_router(registrations.router)
+    register_pages(app, devcenter_pages.router, nav=devcenter_pages.NAV)
     return app

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import __version__
+from . import __version__, cli_apps
 from .errors import ControlError
 from .logs import configure as configure_logging
 from .reconciliation.formats import parse_day
@@ -137,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the emulator's HTTP address (ALIPAY_EMULATOR_URL; default http://localhost:8080)",
     )
     wait.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (default 30)")
+    cli_apps.add_parsers(sub, _add_target_options)  # issue #9: app ..., keys generate
     return parser
 
 
@@ -185,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "wait":
         return _wait(args.url, args.timeout)
+    if args.command in ("app", "keys"):
+        return cli_apps.run(args, _settings)
     try:
         settings = _settings(args)
     except ValidationError as exc:

@@ -15,6 +15,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from .applications import store as app_store
+from .applications.service import ApplicationService
 from .clock import Clock
 from .control.models import load_clock_state, save_clock_state
 from .control.reset import reset_application
@@ -54,19 +56,47 @@ class Runtime:
     due_hooks: list[Callable[[datetime], object]] = field(default_factory=list)
     # Extra state to clear on reset (e.g. files on disk); gets the client ID of a scoped reset.
     reset_hooks: list[Callable[[str | None], object]] = field(default_factory=list)
+    # Issue #9/#10: go-live gate. Each check gets a client ID and returns the reasons the
+    # application may not launch yet (empty: nothing against it).
+    launch_checks: list[Callable[[str], list[str]]] = field(default_factory=list)
     _due_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def alipay_key(self) -> rsa.RSAPrivateKey:
         return self.definition.alipay_private_key
 
+    def alipay_key_for(self, client_id: str) -> rsa.RSAPrivateKey:
+        """The live Alipay key for a production client ID (issue #9), else the sandbox's."""
+        live = self.definition.alipay_live_private_key
+        if live is None or client_id.startswith("SANDBOX_"):
+            return self.definition.alipay_private_key
+        app = self.directory.application(client_id)
+        return live if app is not None and app.live else self.definition.alipay_private_key
+
     def resources(self) -> dict[str, Any]:
         with self.db.read() as session:
-            out = sandbox.resources(session, self.definition, self.settings, sftp_host=self.public_host())
+            out = sandbox.resources(
+                session,
+                self.definition,
+                self.settings,
+                sftp_host=self.public_host(),
+                generated=app_store.generated(session),
+            )
         # Merchants and stores that acquirers and ISVs registered and got approved (#16).
         approved = self.registrations.list(status=RegistrationStatus.APPROVED, limit=1000)
         out["registeredMerchants"] = [registered_view(r) for r in reversed(approved)]
         return out
+
+    def applications(self) -> ApplicationService:
+        """The Developer Center's service (issue #9), over this runtime's database and clock."""
+        return ApplicationService(
+            db=self.db,
+            clock=self.clock,
+            directory=self.directory,
+            definition=self.definition,
+            settings=self.settings,
+            launch_checks=self.launch_checks,
+        )
 
     def public_host(self) -> str:
         host = self.settings.host
@@ -85,8 +115,10 @@ class Runtime:
             else:
                 self.clock.restore(type(self.clock.state)())
                 with self.sequences.resetting(), self.db.write() as session:
+                    kept = app_store.snapshot(session)  # runtime applications are configuration
                     sandbox.wipe(session)
                     sandbox.seed(session, self.definition, now=self.clock.now())
+                    app_store.restore(session, kept, now=self.clock.now())
             self.directory.invalidate()
             self.journal.clear(client_id=client_id)
             self.simulations.clear(client_id=client_id)
@@ -158,6 +190,8 @@ def build_runtime(settings: Settings) -> Runtime:
         sequences=sequences,
         registrations=registrations,
     )
+    notifier.key_for = runtime.alipay_key_for  # issue #9: live applications' notifications
+    runtime.reset_hooks.append(lambda client_id: app_store.after_scoped_reset(db, client_id))
     # Payments first: an expiry or completion may queue a notification delivered right after.
     runtime.due_hooks.extend([payments.run_due, registrations.run_due, notifier.deliver_due])
     return runtime

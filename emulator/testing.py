@@ -393,6 +393,92 @@ class EmulatorClient:
             raise ControlApiError(response.status_code, response.text)
         return response.content
 
+    # -- Developer Center applications (issue #9) --------------------------------------------
+
+    def create_application(
+        self,
+        *,
+        role: str,
+        name: str,
+        test_currency: str,
+        type: str = "POS terminal",
+        region: str = "SG",
+        description: str = "",
+        product: str = "IN_STORE_PAYMENT",
+        scenarios: list[str] | None = None,
+        notification_url: str | None = None,
+    ) -> dict[str, Any]:
+        """Create an application at runtime; returns its resources (like a ``sandbox()`` entry)."""
+        body: dict[str, Any] = {
+            "role": role,
+            "name": name,
+            "type": type,
+            "region": region,
+            "description": description,
+            "product": product,
+            "scenarios": scenarios or ["PaymentCode", "OrderCode", "EntryCode"],
+            "testCurrency": test_currency,
+        }
+        if notification_url is not None:
+            body["notificationUrl"] = notification_url
+        result: dict[str, Any] = self._call("POST", "/applications", json=body)
+        return result
+
+    def applications(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._call("GET", "/applications")["applications"]
+        return found
+
+    def application(self, client_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/applications/{client_id}")
+        return result
+
+    def update_application(self, client_id: str, **changes: Any) -> dict[str, Any]:
+        """``changes`` in the API's camelCase (``name``, ``notificationUrl``, ...)."""
+        result: dict[str, Any] = self._call("PATCH", f"/applications/{client_id}", json=changes)
+        return result
+
+    def delete_application(self, client_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("DELETE", f"/applications/{client_id}")
+        return result
+
+    def set_live_public_key(self, client_id: str, public_key: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "PUT", f"/applications/{client_id}/live/public-key", json={"publicKey": public_key}
+        )
+        return result
+
+    def launch(self, client_id: str, *, force: bool = False) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", f"/applications/{client_id}/launch", json={"force": force}
+        )
+        return result
+
+    def confirm_live_change(self, client_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/applications/{client_id}/live/confirm")
+        return result
+
+    def authorization_url(self, client_id: str) -> str:
+        return str(self._call("POST", f"/applications/{client_id}/authorization-url")["authorizationUrl"])
+
+    def authorizations(self, client_id: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._call("GET", f"/applications/{client_id}/authorizations")[
+            "authorizations"
+        ]
+        return found
+
+    def authorize_as_merchant(self, client_id: str, merchant_account: str, password: str) -> dict[str, Any]:
+        """A sandbox merchant signs in with its merchant account and authorizes the ISV."""
+        result: dict[str, Any] = self._call(
+            "POST",
+            f"/applications/{client_id}/authorizations",
+            json={"merchantAccount": merchant_account, "password": password},
+        )
+        return result
+
+    def revoke_authorization(self, client_id: str, token: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("DELETE", f"/applications/{client_id}/authorizations/{token}")
+        return result
+
 
 @dataclass(frozen=True)
 class ReceivedNotification:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import html
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Cookie, Depends, Form, Header, Query, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi import APIRouter, Cookie, Depends, Header, Query, Request
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -115,21 +114,6 @@ def new_payment_code(login_id: str, rt: RuntimeDep, body: PaymentCodeIn | None =
     return PaymentCodeOut(payment_code=code.code, expires_at=iso(code.expires_at), buyer=login_id)
 
 
-class PublicKeyIn(CamelModel):
-    public_key: str = Field(min_length=16)
-    key_version: str = "1"
-
-
-@router.put("/applications/{client_id}/public-key")
-def put_public_key(client_id: str, body: PublicKeyIn, rt: RuntimeDep) -> dict[str, str]:
-    with rt.db.write() as session:
-        row = sandbox.set_public_key(
-            session, client_id=client_id, public_key=body.public_key, key_version=body.key_version
-        )
-    rt.directory.invalidate()
-    return {"clientId": row.client_id, "keyVersion": row.key_version, "publicKey": row.public_key}
-
-
 class ClockIn(CamelModel):
     advance_seconds: float | None = Field(default=None, ge=0)
     now: datetime | None = None
@@ -229,40 +213,6 @@ def revoke(token: str, rt: RuntimeDep) -> dict[str, Any]:
         view = _token_view(sandbox.revoke_agent_token(session, token=token, now=rt.clock.now()))
     rt.directory.invalidate()
     return view
-
-
-@router.get("/isv/{isv_client_id}/authorize", response_class=HTMLResponse, include_in_schema=False)
-def authorize_page(isv_client_id: str, rt: RuntimeDep, issued: str = "") -> HTMLResponse:
-    with rt.db.read() as session:
-        isv = sandbox.require_application(session, isv_client_id)
-    merchants = [a for a in rt.resources()["applications"] if a["role"] != "ISV"]
-    buttons = "".join(
-        f'<form method="post"><input type="hidden" name="merchantClientId" value="{html.escape(a["clientId"])}">'
-        f"<button>Authorize as {html.escape(a['name'])} ({html.escape(a['clientId'])})</button></form>"
-        for a in merchants
-    )
-    shown = f"<p>Agent-Token: <code>{html.escape(issued)}</code></p>" if issued else ""
-    return HTMLResponse(
-        f"<!doctype html><html><head><meta charset='utf-8'><title>Authorize {html.escape(isv.name)}</title></head>"
-        f"<body><h1>Authorize ISV {html.escape(isv.name)}</h1><p>Grant this ISV the right to call the "
-        f"gateway for your merchant account.</p>{buttons}{shown}</body></html>"
-    )
-
-
-@router.post("/isv/{isv_client_id}/authorize", response_class=HTMLResponse, include_in_schema=False)
-def authorize_submit(
-    isv_client_id: str,
-    rt: RuntimeDep,
-    merchant_client_id: Annotated[str, Form(alias="merchantClientId")],
-) -> HTMLResponse:
-    with rt.db.write() as session:
-        token = sandbox.issue_agent_token(
-            session,
-            isv_client_id=isv_client_id,
-            merchant_client_id=merchant_client_id,
-            now=rt.clock.now(),
-        )
-    return authorize_page(isv_client_id, rt, issued=token.token)
 
 
 # -- error scenarios and transport faults ---------------------------------------------------------

@@ -232,7 +232,7 @@ def render(rt: Runtime, call: GatewayCall, payload: dict[str, Any], *, signed: b
             method="POST", path=call.path, client_id=client_id, time=response_time, body=body
         )
         headers.append((b"response-time", response_time.encode()))
-        headers.append((b"signature", signature_header(sign(message, rt.alipay_key)).encode()))
+        headers.append((b"signature", signature_header(sign(message, rt.alipay_key_for(client_id))).encode()))
     else:
         call.notes["signing"] = (
             "unsigned: authentication errors are answered without signature headers, like production (ALIPAY_EMULATOR_UNSIGNED_AUTH_ERRORS)"
@@ -258,7 +258,7 @@ def spoiled(
         message = canonical_message(
             method="POST", path=call.path, client_id=call.client_id, time=response_time, body=data
         )
-        return sign(message, rt.alipay_key)
+        return sign(message, rt.alipay_key_for(call.client_id))
 
     time_header = (b"response-time", response_time.encode())
     if kind == "unsigned_success":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
@@ -198,6 +199,8 @@ class Notifier:
         self._clock = clock
         self._settings = settings
         self._key = alipay_key
+        # Issue #9: picks the live Alipay key for a launched application's production client ID.
+        self.key_for: Callable[[str], rsa.RSAPrivateKey] | None = None
         self._http = httpx.Client(
             transport=transport, timeout=settings.notify_timeout_seconds, follow_redirects=False
         )
@@ -240,6 +243,9 @@ class Notifier:
                 raise ControlError(404, f"no notification {notification_id}")
         return self._attempt(notification_id, force=True)
 
+    def _signing_key(self, client_id: str) -> rsa.RSAPrivateKey:
+        return self.key_for(client_id) if self.key_for is not None else self._key
+
     def _headers(self, n: Notification, body: bytes, request_time: str) -> dict[str, str]:
         parts = urlsplit(n.url)
         # Spec §9 U4: the query string, when present, is part of the signed path.
@@ -251,7 +257,7 @@ class Notifier:
             "content-type": "application/json; charset=UTF-8",
             "client-id": n.client_id,
             "request-time": request_time,
-            "signature": signature_header(sign(message, self._key)),
+            "signature": signature_header(sign(message, self._signing_key(n.client_id))),
         }
         if n.agent_token:
             headers["agent-token"] = n.agent_token

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlmodel import Session, select
 
+from ..applications.models import ApplicationProfile
 from ..signing import KeyFormatError, load_public_key
 from ..storage import Database
 from .models import AgentToken, Application, Buyer, MerchantKey
@@ -32,6 +34,7 @@ class AppInfo:
     test_currency: str
     settlement_currency: str = ""
     notification_url: str | None = None
+    live: bool = False  # called with its production client ID (a launched application)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,19 @@ class BuyerInfo:
 class KeyInfo:
     b64: str
     key: rsa.RSAPublicKey | None  # None: the stored key is unusable
+
+
+def _launched(session: Session, production_client_id: str) -> AppInfo | None:
+    """A launched application called with its production client ID: same world, live keys."""
+    profile = session.exec(
+        select(ApplicationProfile).where(ApplicationProfile.production_client_id == production_client_id)
+    ).first()
+    if profile is None or profile.launched_at is None:
+        return None
+    row = session.get(Application, profile.client_id)
+    if row is None:
+        return None
+    return AppInfo(production_client_id, row.role, row.customer_id, row.test_currency, live=True)
 
 
 class Directory:
@@ -81,16 +97,9 @@ class Directory:
         def load() -> AppInfo | None:
             with self._db.read() as session:
                 row = session.get(Application, client_id)
-            if row is None:
-                return None
-            return AppInfo(
-                row.client_id,
-                row.role,
-                row.customer_id,
-                row.test_currency,
-                row.settlement_currency,
-                row.notification_url,
-            )
+                if row is None and not client_id.startswith("SANDBOX_"):
+                    return _launched(session, client_id)
+            return AppInfo(row.client_id, row.role, row.customer_id, row.test_currency) if row else None
 
         return self._cached(("app", client_id), load)
 

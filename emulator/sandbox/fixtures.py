@@ -140,6 +140,8 @@ class RegistrationOutcomeSpec(_Strict):
 class DefinitionSpec(_Strict):
     seed: int = 0
     alipay_private_key: str
+    # Issue #9: the live environment's Alipay key pair (launched applications); optional.
+    alipay_live_private_key: str | None = None
     applications: list[ApplicationSpec] = Field(min_length=1)
     buyers: list[BuyerSpec] = Field(min_length=1)
     triggers: list[TriggerSpec] = Field(default_factory=list)
@@ -196,6 +198,8 @@ class SandboxDefinition:
     triggers: Triggers = field(default_factory=Triggers)
     # First match wins, in file order.
     registration_outcomes: tuple[RegistrationOutcomeSpec, ...] = ()
+    alipay_live_private_key: rsa.RSAPrivateKey | None = None
+    seed: int = 0
 
 
 def load_definition(folder: Path) -> SandboxDefinition:
@@ -229,6 +233,11 @@ def _expand(spec: DefinitionSpec, folder: Path, source: Path) -> SandboxDefiniti
     fake = Faker()
     fake.seed_instance(spec.seed)
     alipay_key = _load_key(folder, spec.alipay_private_key, source=source, where="alipay_private_key")
+    live_key = (
+        _load_key(folder, spec.alipay_live_private_key, source=source, where="alipay_live_private_key")
+        if spec.alipay_live_private_key
+        else None
+    )
     apps: list[AppSeed] = []
     seen: set[str] = set()
     for i, a in enumerate(spec.applications):
@@ -304,4 +313,6 @@ def _expand(spec: DefinitionSpec, folder: Path, source: Path) -> SandboxDefiniti
             by_code={t.payment_code: t for t in spec.triggers if t.payment_code is not None},
         ),
         registration_outcomes=tuple(spec.registration_outcomes),
+        alipay_live_private_key=live_key,
+        seed=spec.seed,
     )

@@ -6,6 +6,7 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import delete
 from sqlmodel import Session, SQLModel, select
 
@@ -13,6 +14,7 @@ from ..errors import ControlError
 from ..settings import Settings
 from ..signing import (
     KeyFormatError,
+    load_private_key,
     load_public_key,
     private_key_pkcs1_pem,
     private_key_pkcs8_b64,
@@ -189,36 +191,115 @@ def agent_tokens(session: Session, isv_client_id: str) -> list[AgentToken]:
     return list(session.exec(select(AgentToken).where(AgentToken.isv_client_id == isv_client_id)).all())
 
 
-def resources(
-    session: Session, definition: SandboxDefinition, settings: Settings, *, sftp_host: str
+def merchant_account(definition: SandboxDefinition, row: Application) -> dict[str, str]:
+    """The sandbox merchant's sign-in (ISV authorization page): derived, so it needs no storage."""
+    digest = hashlib.sha256(f"{definition.seed}|{row.client_id}|merchant-account".encode()).hexdigest()
+    return {"loginId": f"merchant.{row.customer_id}@sandbox.example", "password": digest[:12]}
+
+
+def private_key_of(
+    definition: SandboxDefinition, row: Application, generated_pem: str | None
+) -> rsa.RSAPrivateKey | None:
+    """The TEST-ONLY merchant private key the emulator holds for an application, if any."""
+    seed_app = next((a for a in definition.applications if a.client_id == row.client_id), None)
+    if seed_app is not None:
+        return seed_app.private_key
+    if generated_pem:
+        return load_private_key(generated_pem)
+    return None
+
+
+def test_token_of(session: Session, row: Application) -> str | None:
+    """The ISV's sandbox test token: the first token issued for its test merchant."""
+    if row.role != "ISV" or not row.test_merchant_customer_id:
+        return None
+    tokens = session.exec(
+        select(AgentToken).where(
+            AgentToken.isv_client_id == row.client_id,
+            AgentToken.merchant_customer_id == row.test_merchant_customer_id,
+        )
+    ).all()
+    return min(tokens, key=lambda t: (t.issued_at, t.token)).token if tokens else None
+
+
+def application_entry(
+    session: Session,
+    definition: SandboxDefinition,
+    settings: Settings,
+    row: Application,
+    *,
+    private_key: rsa.RSAPrivateKey | None,
+    buyer: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The shape of ``GET /_emulator/sandbox`` (DESIGN.md)."""
+    """One entry of ``applications`` in ``GET /_emulator/sandbox`` (DESIGN.md)."""
+    key = session.get(MerchantKey, (row.client_id, "1"))
+    entry: dict[str, Any] = {
+        "name": row.name,
+        "role": row.role,
+        "clientId": row.client_id,
+        "product": row.product,
+        "scenarios": row.scenarios.split(","),
+        "testCurrency": row.test_currency,
+        "keyVersion": "1",
+        "customerId": row.customer_id,
+        "merchantPublicKey": key.public_key if key else None,
+    }
+    # Only a private key that matches the registered public key: after you upload your own, the
+    # emulator no longer offers one that would sign with the wrong key.
+    if private_key is not None and key is not None and _same_key(key.public_key, private_key):
+        entry["merchantPrivateKey"] = private_key_pkcs8_b64(private_key)
+        entry["merchantPrivateKeyPem"] = private_key_pkcs1_pem(private_key)
+    entry["sftp"] = {"username": row.sftp_username, "password": row.sftp_password}
+    entry["merchantAccount"] = merchant_account(definition, row)
+    if buyer is not None:
+        entry["buyer"] = buyer
+    if row.role == "ISV":
+        entry["isvCustomerId"] = row.isv_customer_id
+        entry["testMerchantCustomerId"] = row.test_merchant_customer_id
+        entry["testToken"] = test_token_of(session, row)
+        entry["authorizationUrl"] = f"{settings.http_url()}/_emulator/isv/{row.client_id}/authorize"
+    return entry
+
+
+def _same_key(registered: str, private_key: rsa.RSAPrivateKey) -> bool:
+    try:
+        return public_key_b64(load_public_key(registered)) == public_key_b64(private_key.public_key())
+    except KeyFormatError:
+        return False
+
+
+def resources(
+    session: Session,
+    definition: SandboxDefinition,
+    settings: Settings,
+    *,
+    sftp_host: str,
+    generated: dict[str, tuple[str | None, str | None]] | None = None,
+) -> dict[str, Any]:
+    """The shape of ``GET /_emulator/sandbox`` (DESIGN.md).
+
+    ``generated`` maps the client ID of an application created at runtime to its generated
+    private key (PEM) and its own buyer's login.
+    """
+    generated = generated or {}
     seeds = {a.client_id: a for a in definition.applications}
     apps: list[dict[str, Any]] = []
+    buyer_rows = {b.login_id: b for b in session.exec(select(Buyer)).all()}
+    first_normal = next((b for b in definition.buyers if b.behaviour == "normal"), None)
     for row in session.exec(select(Application)).all():
-        seed_app = seeds.get(row.client_id)
-        key = session.get(MerchantKey, (row.client_id, "1"))
-        entry: dict[str, Any] = {
-            "name": row.name,
-            "role": row.role,
-            "clientId": row.client_id,
-            "product": row.product,
-            "scenarios": row.scenarios.split(","),
-            "testCurrency": row.test_currency,
-            "keyVersion": "1",
-            "customerId": row.customer_id,
-            "merchantPublicKey": key.public_key if key else None,
-        }
-        if seed_app is not None:
-            entry["merchantPrivateKey"] = private_key_pkcs8_b64(seed_app.private_key)
-            entry["merchantPrivateKeyPem"] = private_key_pkcs1_pem(seed_app.private_key)
-        entry["sftp"] = {"username": row.sftp_username, "password": row.sftp_password}
-        if row.role == "ISV":
-            entry["isvCustomerId"] = row.isv_customer_id
-            entry["testMerchantCustomerId"] = row.test_merchant_customer_id
-            entry["testToken"] = seed_app.test_token if seed_app else None
-            entry["authorizationUrl"] = f"{settings.http_url()}/_emulator/isv/{row.client_id}/authorize"
-        apps.append(entry)
+        pem, buyer_login = generated.get(row.client_id, (None, None))
+        buyer_row = buyer_rows.get(buyer_login or (first_normal.login_id if first_normal else ""))
+        buyer = {"loginId": buyer_row.login_id, "password": buyer_row.password} if buyer_row else None
+        apps.append(
+            application_entry(
+                session,
+                definition,
+                settings,
+                row,
+                private_key=private_key_of(definition, row, pem),
+                buyer=buyer,
+            )
+        )
     apps.sort(
         key=lambda a: (
             [s.client_id for s in definition.applications].index(a["clientId"])

@@ -225,7 +225,7 @@ def test_isv_authorization_issues_and_revokes_tokens(gateway: Gateway, role: str
     merchant = gateway.app(0)
     assert isv["authorizationUrl"].endswith(f"/_emulator/isv/{isv['clientId']}/authorize")
     page = gateway.http.get(f"/_emulator/isv/{isv['clientId']}/authorize")
-    assert page.status_code == 200 and merchant["clientId"] in page.text
+    assert page.status_code == 200 and ">Merchant account</label>" in page.text
     issued = gateway.http.post(
         f"/_emulator/isv/{isv['clientId']}/authorizations",
         json={"merchantClientId": merchant["clientId"]},
@@ -247,11 +247,6 @@ def test_isv_authorization_issues_and_revokes_tokens(gateway: Gateway, role: str
     assert gateway.http.delete(f"/_emulator/agent-tokens/{token}").json()["revokedAt"]
     denied = gateway.call("inquiryPayment", {"paymentId": paid["paymentId"]}, app=isv, headers=hdr)
     assert denied["result"]["resultCode"] == "ACCESS_DENIED"
-    form = gateway.http.post(
-        f"/_emulator/isv/{isv['clientId']}/authorize",
-        data={"merchantClientId": merchant["clientId"]},
-    )
-    assert "Agent-Token" in form.text
     bad = gateway.http.post(
         f"/_emulator/isv/{merchant['clientId']}/authorizations",
         json={"merchantClientId": merchant["clientId"]},
