@@ -15,11 +15,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__
+from .console import pages as console_pages
 from .control import router as control
 from .errors import ControlError
 from .gateway import router as gateway
 from .notifications import router as notifications
 from .payments import api as payments_api
+from .payments import router as payments_router
 from .reconciliation import router as reconciliation
 from .reconciliation.install import install as install_reconciliation
 from .refunds import api as refunds_api
@@ -126,4 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(notifications.router)
     app.mount(web_pages.STATIC_PREFIX, web_pages.static_files(), name="static")
     register_pages(app, web_pages.router)
+    # The sandbox console (issue #11): its pages, and the payments control API.
+    app.include_router(payments_router.router)
+    register_pages(app, console_pages.router, nav=console_pages.NAV)
     return app

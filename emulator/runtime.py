@@ -15,7 +15,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .clock import Clock
+from .clock import Clock, DueEvent
 from .control.models import load_clock_state, save_clock_state
 from .control.reset import reset_application
 from .control.simulation import Simulations
@@ -51,6 +51,8 @@ class Runtime:
     due_hooks: list[Callable[[datetime], object]] = field(default_factory=list)
     # Extra state to clear on reset (e.g. files on disk); gets the client ID of a scoped reset.
     reset_hooks: list[Callable[[str | None], object]] = field(default_factory=list)
+    # What becomes due next, per domain (the console's "advance to the next event", issue #11).
+    event_sources: list[Callable[[datetime], list[DueEvent]]] = field(default_factory=list)
     _due_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -95,6 +97,11 @@ class Runtime:
                     hook(now)
                 except Exception:  # one failing hook must not starve the others
                     logging.getLogger("emulator").exception("due-work hook %r failed", hook)
+
+    def upcoming(self, now: datetime) -> list[DueEvent]:
+        """Every domain's next timed events strictly after ``now``, soonest first."""
+        events = [e for source in self.event_sources for e in source(now) if e.at > now]
+        return sorted(events, key=lambda e: e.at)
 
     def persist_clock(self) -> None:
         with self.db.write() as session:
@@ -141,4 +148,5 @@ def build_runtime(settings: Settings) -> Runtime:
     )
     # Payments first: an expiry or completion may queue a notification delivered right after.
     runtime.due_hooks.extend([payments.run_due, notifier.deliver_due])
+    runtime.event_sources.extend([payments.next_events, notifier.next_events])
     return runtime
