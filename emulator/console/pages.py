@@ -356,6 +356,7 @@ def _wallet_page(
         buyer=buyer,
         balances=balances,
         currencies=sorted(MINOR_UNITS),
+        selected_currency=request.query_params.get("currency") or next(iter(balances), "USD"),
         pending=[p for p in history if waiting_for_buyer(p)],
         history=history,
         code=code,
@@ -504,7 +505,7 @@ def wallet_balance(
             sandbox.set_buyer_balance(session, login_id=login_id, currency=currency, value=value)
     except ControlError as exc:
         return _wallet_page(request, rt, login_id, error=exc.message, status=exc.status_code)
-    return _see(f"/console/wallet/{login_id}", flash=f"Balance in {currency} set.")
+    return _see(f"/console/wallet/{login_id}", flash=f"Balance in {currency} set.", currency=currency)
 
 
 # -- scenarios and faults ----------------------------------------------------------------------
