@@ -6,8 +6,10 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from .clock import GMT8
 
 MAX_BODY_CHARS = 64 * 1024
 
@@ -167,11 +169,12 @@ class Journal:
 
 
 def _instant(value: str | None) -> datetime | None:
-    """An ISO-8601 text as an aware datetime (naive means UTC); None when empty or unreadable."""
+    """An ISO-8601 text as an aware datetime; None when empty or unreadable. Without an offset it
+    is read in GMT+8, the zone every page shows the emulator clock in."""
     if not value:
         return None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=GMT8)

@@ -224,7 +224,17 @@ def render(rt: Runtime, call: GatewayCall, payload: dict[str, Any], *, signed: b
         headers.append((b"response-time", response_time.encode()))
         headers.append((b"signature", signature_header(sign(message, rt.alipay_key)).encode()))
     result = payload.get("result", {})
-    entry_id = _journal(rt, call, result)
+    # The answer as sent, for the console's request detail (headers before the diagnosis one).
+    sent = (
+        {
+            "httpStatus": 200,
+            "headers": {k.decode(): v.decode("latin-1") for k, v in headers},
+            "body": body[:MAX_BODY_CHARS].decode("utf-8", errors="replace"),
+        }
+        if rt.journal.enabled
+        else None
+    )
+    entry_id = _journal(rt, call, result, response=sent)
     if call.diagnosis is not None:
         text = (
             f"{result.get('resultCode')} at the {call.diagnosis.check} check: "
@@ -269,7 +279,14 @@ def _header_safe(text: str) -> str:
     return text.encode("ascii", errors="replace").decode("ascii").replace("\r", " ").replace("\n", " ")
 
 
-def _journal(rt: Runtime, call: GatewayCall, result: dict[str, Any], *, note: str | None = None) -> int:
+def _journal(
+    rt: Runtime,
+    call: GatewayCall,
+    result: dict[str, Any],
+    *,
+    note: str | None = None,
+    response: dict[str, Any] | None = None,
+) -> int:
     if not rt.journal.enabled:
         return 0
     return rt.journal.record(
@@ -285,6 +302,9 @@ def _journal(rt: Runtime, call: GatewayCall, result: dict[str, Any], *, note: st
             result_status=result.get("resultStatus"),
             latency_ms=(time.perf_counter() - call.started) * 1000,
             diagnosis=call.diagnosis,
-            extra={"transport": note} if note else {},
+            extra={
+                **({"transport": note} if note else {}),
+                **({"response": response} if response is not None else {}),
+            },
         )
     )

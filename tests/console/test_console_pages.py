@@ -144,3 +144,156 @@ def test_order_code_wallet_page_shows_state_and_no_pay_once_paid(gateway: Gatewa
     assert "Approve" in r.text
     done = gateway.http.post(f"{url}/confirm", data={"buyer": slow, "approve": "true", "csrf_token": token})
     assert 'id="status">SUCCESS<' in done.text and "<button>Pay</button>" not in done.text
+
+
+def _order_code(gateway: Gateway, request_id: str, amount: int = 1000) -> dict[str, Any]:
+    body = pay_body("", request_id=request_id, amount=amount)
+    body["paymentFactor"] = {"inStorePaymentScenario": "OrderCode"}
+    body["paymentMethod"] = {"paymentMethodType": "CONNECT_WALLET"}
+    body["paymentNotifyUrl"] = NOTIFY
+    return gateway.call("pay", body)
+
+
+def _buyer_session(gateway: Gateway, behaviour: str = "normal") -> tuple[str, str]:
+    buyer = gateway.buyer(behaviour)
+    token = _csrf(gateway, "/console/wallet")
+    wrong = gateway.http.post(
+        "/console/wallet/sign-in", data={"csrf_token": token, "loginId": buyer["loginId"], "password": "nope"}
+    )
+    assert wrong.status_code == 401 and "password" in wrong.text
+    r = gateway.http.post(
+        "/console/wallet/sign-in",
+        data={"csrf_token": token, "loginId": buyer["loginId"], "password": buyer["password"]},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"] == f"/console/wallet/{buyer['loginId']}"
+    return buyer["loginId"], token
+
+
+def test_wallet_needs_the_buyer_sign_in_and_confirms_a_payment_waiting_for_the_pin(gateway: Gateway) -> None:
+    login = gateway.buyer("needs_verification")["loginId"]
+    away = gateway.http.get(f"/console/wallet/{login}", follow_redirects=False)
+    assert away.status_code == 303 and away.headers["location"].startswith("/console/wallet?loginId=")
+    login, token = _buyer_session(gateway, "needs_verification")
+    other = gateway.buyer()["loginId"]
+    assert gateway.http.get(f"/console/wallet/{other}", follow_redirects=False).status_code == 303
+    created = _order_code(gateway, "OC-PIN", amount=2550)
+    code_value = gateway.http.get(f"/_emulator/payments/{created['paymentId']}").json()
+    assert code_value["paymentStatus"] == "PROCESSING"
+    scanned = gateway.http.post(
+        f"/console/wallet/{login}/scan",
+        data={
+            "csrf_token": token,
+            "codeValue": created["orderCodeForm"]["codeDetails"][0]["codeValue"],
+        },
+    )
+    assert scanned.status_code == 200 and "waiting for your PIN" in scanned.text
+    assert "25.50 USD" in scanned.text
+    assert f'aria-label="Approve payment {created["paymentId"]}"' in scanned.text
+    done = gateway.http.post(
+        f"/console/wallet/{login}/confirm",
+        data={"csrf_token": token, "paymentId": created["paymentId"], "approve": "true"},
+    )
+    assert "SUCCESS (SUCCESS)" in done.text and "Nothing waits for you" in done.text
+    unknown = gateway.http.post(f"/console/wallet/{login}/scan", data={"csrf_token": token, "codeValue": "x"})
+    assert unknown.status_code == 404 and "unknown code" in unknown.text
+
+
+def test_wallet_code_images_belong_to_the_signed_in_buyer(gateway: Gateway) -> None:
+    login, token = _buyer_session(gateway)
+    shown = gateway.http.post(
+        f"/console/wallet/{login}/payment-code", data={"csrf_token": token, "digits": "24"}
+    )
+    code = re.search(r'id="payment-code-digits">(\d+)<', shown.text)
+    assert code is not None and len(code.group(1)) == 24
+    svg = gateway.http.get(f"/console/wallet/{login}/codes/{code.group(1)}/barcode.svg")
+    assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
+    assert gateway.http.get(f"/console/wallet/{login}/codes/{code.group(1)}/qr.svg").status_code == 200
+    assert gateway.http.get(f"/console/wallet/{login}/codes/2812345678901234567/qr.svg").status_code == 404
+    bad = gateway.http.post(
+        f"/console/wallet/{login}/payment-code", data={"csrf_token": token, "digits": "30"}
+    )
+    assert bad.status_code == 422 and "digits" in bad.text
+    topped = gateway.http.post(
+        f"/console/wallet/{login}/balance", data={"csrf_token": token, "currency": "USD", "balance": "12.345"}
+    )
+    assert topped.status_code == 422 and "balance" in topped.text
+
+
+def test_edit_and_send_posts_a_signed_body_once(gateway: Gateway) -> None:
+    from emulator.testing import NotificationReceiver
+
+    token = _csrf(gateway, "/console/notifications")
+    app = gateway.app()
+    with NotificationReceiver() as receiver:
+        bad = gateway.http.post(
+            "/console/notifications/send",
+            data={"csrf_token": token, "clientId": app["clientId"], "url": receiver.url, "body": "{nope"},
+        )
+        assert bad.status_code == 422 and "body: not JSON" in bad.text and "{nope" in bad.text
+        r = gateway.http.post(
+            "/console/notifications/send",
+            data={
+                "csrf_token": token,
+                "clientId": app["clientId"],
+                "url": receiver.url,
+                "body": '{"notifyType": "PAYMENT_RESULT", "paymentId": "<b>x</b>"}',
+            },
+        )
+        [note] = receiver.wait_for(1)
+    assert r.status_code == 200 and "Sent: 200" in r.text and "&lt;b&gt;x&lt;/b&gt;" in r.text
+    assert note.verify(gateway.sandbox["alipayPublicKey"]) and note.json()["paymentId"] == "<b>x</b>"
+    listed = gateway.http.get("/_emulator/notifications").json()["notifications"]
+    assert listed[0]["notifyType"] == "MANUAL" and listed[0]["nextAttemptAt"] is None
+
+
+def test_reconciliation_page_generates_lists_and_downloads(gateway: Gateway) -> None:
+    paid = _pay(gateway, "PR-R")
+    token = _csrf(gateway, "/console/reconciliation")
+    app = gateway.app()
+    today = gateway.http.get("/_emulator/clock").json()["now"][:10]
+    bad = gateway.http.post("/console/reconciliation/run", data={"csrf_token": token, "date": "tomorrow"})
+    assert bad.status_code == 422 and "date" in bad.text
+    r = gateway.http.post(
+        "/console/reconciliation/run", data={"csrf_token": token, "date": today, "clientId": app["clientId"]}
+    )
+    assert r.status_code == 200 and "Generated" in r.text
+    links = re.findall(r'href="(/console/reconciliation/files/[^"]+)"', r.text)
+    assert links
+    assert any(paid["paymentId"] in gateway.http.get(link).text for link in links)
+    assert app["sftp"]["username"] in r.text and "Host" in r.text
+    assert gateway.http.get("/console/reconciliation/files/../../etc/passwd").status_code == 404
+
+
+def test_request_log_time_range_and_payments_by_application(gateway: Gateway) -> None:
+    _pay(gateway, "PR-T")
+    now = gateway.http.get("/_emulator/clock").json()["now"]
+    later = gateway.http.get("/console/requests/rows", params={"since": "2999-01-01T00:00:00+08:00"}).text
+    assert "No gateway calls match" in later
+    within = gateway.http.get("/console/requests/rows", params={"until": now[:19]}).text
+    assert "SUCCESS" in within
+    app = gateway.app()
+    assert (
+        len(gateway.http.get("/_emulator/payments", params={"clientId": app["clientId"]}).json()["payments"])
+        == 1
+    )
+    assert gateway.http.get("/_emulator/payments", params={"clientId": "OTHER"}).json()["payments"] == []
+    detail = gateway.http.get("/console/requests/1").text
+    assert 'id="answer-body"' in detail and "response-time" in detail
+
+
+def test_console_pages_and_wallet_page_need_the_admin_session(tmp_path: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from emulator.app import create_app
+    from emulator.settings import Settings
+
+    settings = Settings(data_dir=tmp_path / "data", tls_port=0, sftp_port=0, admin_token="tok-console")
+    with TestClient(create_app(settings)) as http:
+        for url in ("/console/requests", "/console/wallet", "/console/clock", "/_emulator/wallet/c/x"):
+            r = http.get(url, follow_redirects=False)
+            assert r.status_code == 303 and r.headers["location"].startswith("/login"), url
+        assert http.get("/_emulator/payments").status_code == 401
+        token = http.get("/login").cookies.get(CSRF_COOKIE) or http.cookies[CSRF_COOKIE]
+        http.post("/login", data={"adminToken": "tok-console", "next": "/", "csrf_token": token})
+        assert http.get("/console/requests").status_code == 200
