@@ -297,3 +297,29 @@ def test_console_pages_and_wallet_page_need_the_admin_session(tmp_path: Any) -> 
         token = http.get("/login").cookies.get(CSRF_COOKIE) or http.cookies[CSRF_COOKIE]
         http.post("/login", data={"adminToken": "tok-console", "next": "/", "csrf_token": token})
         assert http.get("/console/requests").status_code == 200
+
+
+def test_every_domain_contributes_its_next_event(gateway: Gateway) -> None:
+    import time as _time
+
+    rt = gateway.http.app.state.runtime  # type: ignore[attr-defined]
+    kinds = {e.kind for e in rt.upcoming(rt.clock.now())}
+    assert {"report cut-off", "transaction details", "settlement"} <= kinds
+    assert "order code expiry" not in kinds
+    _order_code(gateway, "OC-NEXT")
+    _pay(gateway, "PR-NEXT")  # its notification goes to a closed port: a retry gets scheduled
+    deadline = _time.monotonic() + 10
+    while "notification retry" not in {e.kind for e in rt.upcoming(rt.clock.now())}:
+        assert _time.monotonic() < deadline, "the first delivery attempt never happened"
+        _time.sleep(0.1)
+    events = rt.upcoming(rt.clock.now())
+    kinds = [e.kind for e in events]
+    assert "order code expiry" in kinds and "notification retry" in kinds
+    assert [e.at for e in events] == sorted(e.at for e in events)
+    slow = gateway.buyer("needs_verification")["loginId"]
+    created = _order_code(gateway, "OC-SLOW")
+    gateway.http.post(
+        "/_emulator/wallet/scan",
+        json={"buyer": slow, "codeValue": created["orderCodeForm"]["codeDetails"][0]["codeValue"]},
+    )
+    assert "verification timeout" in {e.kind for e in rt.upcoming(rt.clock.now())}
