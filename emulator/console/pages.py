@@ -356,7 +356,8 @@ def _wallet_page(
         buyer=buyer,
         balances=balances,
         currencies=sorted(MINOR_UNITS),
-        selected_currency=request.query_params.get("currency") or next(iter(balances), "USD"),
+        selected_currency=request.query_params.get("currency")
+        or ("USD" if "USD" in balances or not balances else next(iter(balances))),
         pending=[p for p in history if waiting_for_buyer(p)],
         history=history,
         code=code,

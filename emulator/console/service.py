@@ -102,10 +102,11 @@ def payment_timeline(
             at = _parse(attempt["at"])
             if at is None:
                 continue
-            status = attempt["httpStatus"] if attempt["httpStatus"] is not None else attempt["error"]
+            code = attempt["httpStatus"]
+            answer = f"HTTP {code}" if code is not None else f"no answer ({attempt['error']})"
             ack = "acknowledged" if attempt["acknowledged"] else "not acknowledged"
             title = f"{n['notifyType']} notification, attempt {attempt['number']}"
-            events.append(TimelineEvent(at, "notification", title, f"HTTP {status}, {ack}", href))
+            events.append(TimelineEvent(at, "notification", title, f"{answer}, {ack}", href))
         if not n["attempts"]:
             events.append(
                 TimelineEvent(_parse(n["createdAt"]) or created, "notification", "notification queued")
