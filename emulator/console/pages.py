@@ -28,10 +28,9 @@ from ..reconciliation.schedule import local_day
 from ..reconciliation.service import ReconciliationService
 from ..runtime import Runtime
 from ..sandbox import service as sandbox
-from ..sandbox.models import Buyer
 from ..wallet.barcode import code128_svg
 from ..wallet.models import PaymentCode
-from ..wallet.service import issue_payment_code
+from ..wallet.service import code_of_buyer, issue_payment_code
 from ..web.layout import NavItem, render
 from ..web.security import Csrf, PageSession
 from . import service
@@ -283,7 +282,7 @@ def _signed_in_buyer(request: Request, rt: Runtime) -> str | None:
     if login_id is None:
         return None
     with rt.db.read() as session:
-        buyer = session.get(Buyer, login_id)
+        buyer = sandbox.find_buyer(session, login_id)
         if buyer is None or not valid_buyer_cookie(cookie, login_id=login_id, password=buyer.password):
             return None
     return login_id
@@ -409,10 +408,7 @@ def wallet_code(
 
 def _own_code(rt: Runtime, login_id: str, code: str) -> str:
     with rt.db.read() as session:
-        row = session.get(PaymentCode, code)
-        if row is None or row.buyer_login_id != login_id:
-            raise ControlError(404, "code: not a payment code of this buyer")
-        return row.code
+        return code_of_buyer(session, login_id=login_id, code=code)
 
 
 @router.get("/wallet/{login_id}/codes/{code}/barcode.svg")

@@ -254,6 +254,10 @@ def resources(
 # -- the buyer's wallet (sandbox console, issue #11) ------------------------------------------
 
 
+def find_buyer(session: Session, login_id: str) -> Buyer | None:
+    return session.get(Buyer, login_id)
+
+
 def require_buyer(session: Session, login_id: str) -> Buyer:
     buyer = session.get(Buyer, login_id)
     if buyer is None:

@@ -15,12 +15,14 @@ from ..clock import iso
 from ..control.router import PREFIX, CamelModel, RuntimeDep, require_admin
 from ..errors import ControlError
 from ..payments.models import Payment
+from ..payments.query import waiting_for_buyer
 from ..runtime import Runtime
 from ..web.layout import render
 from ..web.security import Csrf, PageSession
 
 router = APIRouter(prefix=f"{PREFIX}/wallet", tags=["wallet"], dependencies=[Depends(require_admin)])
-# The page a scanned code or entry-code redirect opens: the buyer's side, never behind the token.
+# The page a scanned code or entry-code redirect opens: with an admin token set it needs the
+# page session like every page (its forms change state); the QR image stays open.
 pages = APIRouter(prefix=f"{PREFIX}/wallet", tags=["wallet"], include_in_schema=False)
 
 
@@ -83,7 +85,7 @@ def qr_png(payment_id: str, request: Request, rt: RuntimeDep) -> Response:
 def _page(
     request: Request, rt: Runtime, payment: Payment, *, flash: str = "", error: str = "", status: int = 200
 ) -> Response:
-    waiting = payment.status == "PROCESSING" and payment.verify_by is not None
+    waiting = waiting_for_buyer(payment)
     payable = payment.status == "PROCESSING" and payment.buyer_login_id is None
     return render(
         request,
@@ -121,7 +123,7 @@ def wallet_page_pay(
         paid = rt.payments.wallet_scan(buyer_login_id=buyer, code_value=payment.code_value)
     except ControlError as exc:
         return _page(request, rt, payment, error=exc.message, status=exc.status_code)
-    waiting = paid.status == "PROCESSING" and paid.verify_by is not None
+    waiting = waiting_for_buyer(paid)
     flash = "Waiting for confirmation: the buyer must enter the PIN." if waiting else f"{paid.status}."
     return RedirectResponse(f"{PREFIX}/wallet/c/{payment_id}?{urlencode({'flash': flash})}", status_code=303)
 
