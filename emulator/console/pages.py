@@ -8,6 +8,7 @@ the clock, reconciliation files. Every form posts with a CSRF token and answers 
 from __future__ import annotations
 
 import io
+import json
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -191,8 +192,6 @@ def notification_detail(
 
 
 def _pretty(body: Any) -> str:
-    import json
-
     return json.dumps(body, indent=2, ensure_ascii=False)
 
 
