@@ -16,11 +16,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__
 from .applications import router as applications_api
+from .console import pages as console_pages
 from .control import router as control
 from .errors import ControlError
 from .gateway import router as gateway
 from .notifications import router as notifications
 from .payments import api as payments_api
+from .payments import router as payments_router
 from .reconciliation import router as reconciliation
 from .reconciliation.install import install as install_reconciliation
 from .refunds import api as refunds_api
@@ -145,4 +147,7 @@ def create_app(settings: Settings | None = None, *, prepared: Prepared | None = 
     register_pages(app, web_pages.router)
     app.include_router(registrations.router)
     register_pages(app, devcenter_pages.router, nav=devcenter_pages.NAV)
+    # The sandbox console (issue #11): its pages, and the payments control API.
+    app.include_router(payments_router.router)
+    register_pages(app, console_pages.router, nav=console_pages.NAV)
     return app

@@ -93,3 +93,13 @@ def business_day_end(instant: datetime) -> datetime:
     local = instant.astimezone(GMT8)
     midnight = datetime(local.year, local.month, local.day, tzinfo=GMT8) + timedelta(days=1)
     return midnight.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class DueEvent:
+    """Something that happens by itself when the clock reaches ``at`` (for "advance to the next
+    event"); each domain that schedules timed work reports its own."""
+
+    at: datetime
+    kind: str  # "payment code expiry", "notification retry", "report cut-off", ...
+    detail: str

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
+
+from .clock import GMT8
 
 MAX_BODY_CHARS = 64 * 1024
 
@@ -65,6 +69,9 @@ class JournalEntry:
         return out
 
 
+Entries = list[JournalEntry]
+
+
 class Journal:
     def __init__(self, *, size: int, enabled: bool = True) -> None:
         self.enabled = enabled
@@ -103,6 +110,50 @@ class Journal:
                 break
         return out
 
+    def search(
+        self,
+        *,
+        client_id: str | None = None,
+        api: str | None = None,
+        result_code: str | None = None,
+        refused: bool = False,
+        since: str | None = None,
+        until: str | None = None,
+        after_id: int | None = None,
+        body_contains: Sequence[str] = (),
+        limit: int = 100,
+    ) -> Entries:
+        """Newest first, every filter optional: ``api`` is the path's last segment (``pay``),
+        ``refused`` keeps calls the emulator explained (a diagnosis), ``since``/``until`` are
+        ISO-8601 instants compared on the emulator clock, ``body_contains`` keeps entries whose
+        body holds any of the strings (a payment's ids, for its timeline)."""
+        lower = _instant(since)
+        upper = _instant(until)
+        with self._lock:
+            entries = list(self._entries)
+        out: list[JournalEntry] = []
+        for e in reversed(entries):
+            if client_id and e.client_id != client_id:
+                continue
+            if api and e.path.rsplit("/", 1)[-1] != api:
+                continue
+            if result_code and e.result_code != result_code:
+                continue
+            if refused and e.diagnosis is None:
+                continue
+            if after_id is not None and e.id <= after_id:
+                continue
+            if lower is not None or upper is not None:
+                at = _instant(e.time)
+                if at is None or (lower is not None and at < lower) or (upper is not None and at > upper):
+                    continue
+            if body_contains and not any(s and s in e.body for s in body_contains):
+                continue
+            out.append(e)
+            if len(out) >= limit:
+                break
+        return out
+
     def get(self, entry_id: int) -> JournalEntry | None:
         with self._lock:
             return next((e for e in self._entries if e.id == entry_id), None)
@@ -115,3 +166,15 @@ class Journal:
                 kept = [e for e in self._entries if e.client_id != client_id]
                 self._entries.clear()
                 self._entries.extend(kept)
+
+
+def _instant(value: str | None) -> datetime | None:
+    """An ISO-8601 text as an aware datetime; None when empty or unreadable. Without an offset it
+    is read in GMT+8, the zone every page shows the emulator clock in."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=GMT8)

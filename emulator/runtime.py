@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .applications import store as app_store
 from .applications.service import ApplicationService
-from .clock import Clock
+from .clock import Clock, DueEvent
 from .control.models import load_clock_state, save_clock_state
 from .control.reset import reset_application
 from .control.simulation import Simulations
@@ -59,6 +59,8 @@ class Runtime:
     # Issue #9/#10: go-live gate. Each check gets a client ID and returns the reasons the
     # application may not launch yet (empty: nothing against it).
     launch_checks: list[Callable[[str], list[str]]] = field(default_factory=list)
+    # What becomes due next, per domain (the console's "advance to the next event", issue #11).
+    event_sources: list[Callable[[datetime], list[DueEvent]]] = field(default_factory=list)
     _due_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -135,6 +137,11 @@ class Runtime:
                 except Exception:  # one failing hook must not starve the others
                     logging.getLogger("emulator").exception("due-work hook %r failed", hook)
 
+    def upcoming(self, now: datetime) -> list[DueEvent]:
+        """Every domain's next timed events strictly after ``now``, soonest first."""
+        events = [e for source in self.event_sources for e in source(now) if e.at > now]
+        return sorted(events, key=lambda e: e.at)
+
     def persist_clock(self) -> None:
         with self.db.write() as session:
             save_clock_state(session, self.clock.state)
@@ -194,4 +201,5 @@ def build_runtime(settings: Settings) -> Runtime:
     runtime.reset_hooks.append(lambda client_id: app_store.after_scoped_reset(db, client_id))
     # Payments first: an expiry or completion may queue a notification delivered right after.
     runtime.due_hooks.extend([payments.run_due, registrations.run_due, notifier.deliver_due])
+    runtime.event_sources.extend([payments.next_events, notifier.next_events])
     return runtime

@@ -93,11 +93,15 @@ def test_entry_code_redirects_to_the_wallet_page(emu: Live) -> None:
         userAgent="Mozilla/5.0 AlipayClient/10.1.32.600 AlipayConnect",
     )
     redirect = body["redirectActionForm"]["redirectUrl"]
-    page = httpx.get(redirect)
-    assert page.status_code == 200 and "Emulator wallet" in page.text
-    buyer = emu.buyer()["loginId"]
-    done = httpx.post(redirect + "/pay", data={"buyer": buyer})
-    assert "Paid." in done.text
+    with httpx.Client(follow_redirects=True) as browser:
+        page = browser.get(redirect)
+        assert page.status_code == 200 and "Emulator wallet" in page.text
+        buyer = emu.buyer()["loginId"]
+        # The page's form carries a CSRF token (the cookie's value, repeated in a hidden field).
+        token = browser.cookies["alipay_emulator_csrf"]
+        done = browser.post(redirect + "/pay", data={"buyer": buyer, "csrf_token": token})
+    assert done.status_code == 200 and 'id="status">SUCCESS<' in done.text
+    assert "<button>Pay</button>" not in done.text
     assert emu.sdk.body("inquiry", client, paymentId=body["paymentId"])["paymentStatus"] == "SUCCESS"
 
 

@@ -114,6 +114,17 @@ def new_payment_code(login_id: str, rt: RuntimeDep, body: PaymentCodeIn | None =
     return PaymentCodeOut(payment_code=code.code, expires_at=iso(code.expires_at), buyer=login_id)
 
 
+class BalanceIn(CamelModel):
+    value: str = Field(description="minor units, like Amount.value")
+
+
+@router.put("/buyers/{login_id}/balances/{currency}")
+def put_balance(login_id: str, currency: str, body: BalanceIn, rt: RuntimeDep) -> dict[str, Any]:
+    with rt.db.write() as session:
+        value = sandbox.set_buyer_balance(session, login_id=login_id, currency=currency, value=body.value)
+    return {"buyer": login_id, "balance": {"currency": currency, "value": str(value)}}
+
+
 class ClockIn(CamelModel):
     advance_seconds: float | None = Field(default=None, ge=0)
     now: datetime | None = None

@@ -187,6 +187,14 @@ class Simulations:
         with self._lock:
             return list(self._faults)
 
+    def remove(self, item_id: int) -> bool:
+        """Remove one scenario or fault by id; False when there is none (or it ran out)."""
+        with self._lock:
+            before = len(self._scenarios) + len(self._faults)
+            self._scenarios = [s for s in self._scenarios if s.id != item_id]
+            self._faults = [f for f in self._faults if f.id != item_id]
+            return len(self._scenarios) + len(self._faults) < before
+
     def clear(self, *, client_id: str | None = None, scenarios: bool = True, faults: bool = True) -> None:
         with self._lock:
             if scenarios:

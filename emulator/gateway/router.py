@@ -238,7 +238,17 @@ def render(rt: Runtime, call: GatewayCall, payload: dict[str, Any], *, signed: b
             "unsigned: authentication errors are answered without signature headers, like production (ALIPAY_EMULATOR_UNSIGNED_AUTH_ERRORS)"
         )
     result = payload.get("result", {})
-    entry_id = _journal(rt, call, result)
+    # The answer as sent, for the console's request detail (headers before the diagnosis one).
+    sent = (
+        {
+            "httpStatus": 200,
+            "headers": {k.decode(): v.decode("latin-1") for k, v in headers},
+            "body": body[:MAX_BODY_CHARS].decode("utf-8", errors="replace"),
+        }
+        if rt.journal.enabled
+        else None
+    )
+    entry_id = _journal(rt, call, result, response=sent)
     if call.diagnosis is not None:
         text = (
             f"{result.get('resultCode')} at the {call.diagnosis.check} check: "
@@ -355,7 +365,14 @@ def _log_call(call: GatewayCall, result: dict[str, Any], note: str | None) -> No
     )
 
 
-def _journal(rt: Runtime, call: GatewayCall, result: dict[str, Any], *, note: str | None = None) -> int:
+def _journal(
+    rt: Runtime,
+    call: GatewayCall,
+    result: dict[str, Any],
+    *,
+    note: str | None = None,
+    response: dict[str, Any] | None = None,
+) -> int:
     _log_call(call, result, note)
     if not rt.journal.enabled:
         return 0
@@ -372,6 +389,10 @@ def _journal(rt: Runtime, call: GatewayCall, result: dict[str, Any], *, note: st
             result_status=result.get("resultStatus"),
             latency_ms=(time.perf_counter() - call.started) * 1000,
             diagnosis=call.diagnosis,
-            extra={**call.notes, **({"transport": note} if note else {})},
+            extra={
+                **call.notes,
+                **({"transport": note} if note else {}),
+                **({"response": response} if response is not None else {}),
+            },
         )
     )

@@ -16,6 +16,7 @@ class NotificationStatus(StrEnum):
     PENDING = "PENDING"
     DELIVERED = "DELIVERED"
     GIVEN_UP = "GIVEN_UP"
+    SENT_ONCE = "SENT_ONCE"  # "edit and send" from the console: one attempt, no retries
 
 
 class Notification(SQLModel, table=True):

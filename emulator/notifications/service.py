@@ -18,11 +18,11 @@ from urllib.parse import urlsplit
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy import insert
+from sqlalchemy import func, insert
 from sqlmodel import col, select
 
 from ..amounts import amount_dict
-from ..clock import Clock, as_utc, iso
+from ..clock import Clock, DueEvent, as_utc, iso
 from ..errors import ControlError, message_of, status_of
 from ..payments.models import Payment
 from ..refunds.models import Refund
@@ -332,7 +332,60 @@ class Notifier:
             session.flush()
             return attempt
 
+    def send_edited(self, *, client_id: str, url: str, body: str) -> DeliveryAttempt:
+        """Sign ``body`` (edited by hand) as a notification from ``client_id`` and POST it to
+        ``url`` once: kept in the outbox as kind ``MANUAL``, never retried."""
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ControlError(422, "url: an http:// or https:// URL")
+        try:
+            parsed = json.loads(body)
+        except ValueError as exc:
+            raise ControlError(422, f"body: not JSON ({exc})") from exc
+        if not isinstance(parsed, dict):
+            raise ControlError(422, "body: a JSON object")
+        if not client_id.strip():
+            raise ControlError(422, "clientId: the application whose notification this is")
+        now = self._clock.now()
+        with self._db.write() as session:
+            row = Notification(
+                kind="MANUAL",
+                client_id=client_id.strip(),
+                merchant_customer_id="",
+                payment_id=str(parsed.get("paymentId") or "") or None,
+                url=url.strip(),
+                body=body,
+                status=NotificationStatus.SENT_ONCE,
+                created_at=now,
+            )
+            session.add(row)
+            session.flush()
+            notification_id = int(row.id or 0)
+        return self._attempt(notification_id)
+
+    def next_events(self, now: datetime) -> list[DueEvent]:
+        """The next retry of a notification not yet acknowledged."""
+        with self._db.read() as session:
+            at = session.exec(
+                select(func.min(Notification.next_attempt_at)).where(
+                    Notification.status == NotificationStatus.PENDING, col(Notification.next_attempt_at) > now
+                )
+            ).first()
+        return [DueEvent(as_utc(at), "notification retry", "the next delivery attempt")] if at else []
+
     # -- views -----------------------------------------------------------------------------
+
+    def get(self, notification_id: int) -> dict[str, Any]:
+        with self._db.read() as session:
+            row = session.get(Notification, notification_id)
+            if row is None:
+                raise ControlError(404, f"no notification {notification_id}")
+            attempts = session.exec(
+                select(DeliveryAttempt)
+                .where(DeliveryAttempt.notification_id == notification_id)
+                .order_by(col(DeliveryAttempt.number))
+            ).all()
+        return view(row, list(attempts))
 
     def list(
         self, *, client_id: str | None = None, payment_id: str | None = None, limit: int = 100

@@ -142,6 +142,7 @@ def pay_command(req: PayRequest) -> PayCommand:
         expires_at=_iso_time("paymentExpiryTime", req.payment_expiry_time),
         reference_order_id=req.order.reference_order_id,
         order_description=req.order.order_description,
+        merchant_name=req.order.merchant.merchant_name,
         reference_merchant_id=req.order.merchant.reference_merchant_id,
         reference_store_id=req.order.merchant.store.reference_store_id,
     )

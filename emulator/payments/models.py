@@ -100,6 +100,7 @@ class Payment(SQLModel, table=True):
     notify_url: str | None = Field(default=None, max_length=2048)
     reference_order_id: str | None = Field(default=None, max_length=64)
     order_description: str | None = Field(default=None, max_length=256)
+    merchant_name: str | None = Field(default=None, max_length=256)
     reference_merchant_id: str | None = Field(default=None, max_length=64)
     reference_store_id: str | None = Field(default=None, max_length=64)
     agent_token: str | None = Field(default=None, max_length=128)

@@ -18,12 +18,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import bindparam, insert
+from sqlalchemy import bindparam, func, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from .. import ids
-from ..clock import Clock, as_utc, business_day_end
+from ..clock import Clock, DueEvent, as_utc, business_day_end
 from ..errors import (
     CancelWindowExceed,
     ControlError,
@@ -45,6 +45,7 @@ from ..sandbox.fixtures import Triggers, TriggerSpec
 from ..sandbox.ledger import InsufficientFunds, buyer_pays, merchant_returns
 from ..settings import Settings
 from ..storage import Database, SequenceBlocks, Tx, connection_of
+from ..wallet.models import PaymentCode
 from ..wallet.service import display_customer_id, redeem_payment_code
 from .models import Payment, PaymentStatus, PaymentView
 
@@ -63,6 +64,7 @@ class PayCommand:
     expires_at: datetime | None = None
     reference_order_id: str | None = None
     order_description: str | None = None
+    merchant_name: str | None = None
     reference_merchant_id: str | None = None
     reference_store_id: str | None = None
 
@@ -168,6 +170,7 @@ class PaymentService:
             notify_url=cmd.notify_url,
             reference_order_id=cmd.reference_order_id,
             order_description=cmd.order_description,
+            merchant_name=cmd.merchant_name,
             reference_merchant_id=cmd.reference_merchant_id,
             reference_store_id=cmd.reference_store_id,
             agent_token=merchant.agent_token,
@@ -436,6 +439,34 @@ class PaymentService:
             and as_utc(payment.expires_at) <= now
         ):
             self._finish(session, payment, PaymentStatus.FAIL, "ORDER_IS_CLOSED", as_utc(payment.expires_at))
+
+    def next_events(self, now: datetime) -> list[DueEvent]:
+        """The next payment-code expiry, order-code expiry, verification timeout, completion."""
+        with self._db.read() as session:
+            code = session.exec(
+                select(func.min(PaymentCode.expires_at)).where(
+                    col(PaymentCode.used_at).is_(None), col(PaymentCode.expires_at) > now
+                )
+            ).first()
+            processing = Payment.status == PaymentStatus.PROCESSING
+            order = session.exec(
+                select(func.min(Payment.expires_at)).where(
+                    processing, col(Payment.buyer_login_id).is_(None), col(Payment.expires_at) > now
+                )
+            ).first()
+            verify = session.exec(
+                select(func.min(Payment.verify_by)).where(processing, col(Payment.verify_by) > now)
+            ).first()
+            complete = session.exec(
+                select(func.min(Payment.complete_at)).where(processing, col(Payment.complete_at) > now)
+            ).first()
+        found = [
+            (code, "payment code expiry", "an unused payment code expires"),
+            (order, "order code expiry", "an unpaid order or entry code closes (ORDER_IS_CLOSED)"),
+            (verify, "verification timeout", "a payment waiting for the buyer's PIN fails"),
+            (complete, "delayed completion", "a payment answered UNKNOWN_EXCEPTION completes"),
+        ]
+        return [DueEvent(as_utc(at), kind, detail) for at, kind, detail in found if at is not None]
 
     # -- lookups ---------------------------------------------------------------------------
 

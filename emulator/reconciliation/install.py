@@ -22,4 +22,5 @@ def install(runtime: Runtime) -> ReconciliationService:
     service.check_configuration()
     runtime.due_hooks.append(service.run_due)
     runtime.reset_hooks.append(service.on_reset)
+    runtime.event_sources.append(service.next_events)
     return service

@@ -36,7 +36,7 @@ from sqlalchemy import Select, func, select
 from sqlmodel import Session
 from sqlmodel import select as sm_select
 
-from ..clock import Clock, as_utc, iso
+from ..clock import Clock, DueEvent, as_utc, business_day_end, iso
 from ..errors import ControlError
 from ..sandbox.models import AgentToken, Application
 from ..settings import Settings
@@ -91,6 +91,15 @@ class ReportFile:
         if self.rows is not None:
             view["rows"] = self.rows
         return view
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRow:
+    """One line of a report file that mentions a transaction."""
+
+    file: ReportFile
+    line: int
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +296,51 @@ class ReconciliationService:
                 home=app.customer_id,
                 customer_ids=frozenset(self._customers_of(session, app)),
             )
+
+    def rows_mentioning(self, *, customer_id: str, needles: list[str], limit: int = 50) -> list[ReportRow]:
+        """Lines of ``customer_id``'s reports that mention any of ``needles`` (a payment's ids),
+        with file and 1-based line number, for a payment's timeline."""
+        wanted = [n for n in needles if n]
+        out: list[ReportRow] = []
+        if not wanted:
+            return out
+        for report in self.list_files(customer_id=customer_id):
+            path = self._data_dir / report.path
+            with path.open(encoding="utf-8", errors="replace") as handle:
+                for number, line in enumerate(handle, start=1):
+                    if any(n in line for n in wanted):
+                        out.append(ReportRow(report, number, line.rstrip("\r\n")))
+                        if len(out) >= limit:
+                            return out
+        return out
+
+    def next_events(self, now: datetime) -> list[DueEvent]:
+        """The next report cut-off (end of the GMT+8 business day), the next transaction-details
+        file and the next settlement batch."""
+        today = local_day(now)
+        cut_off = business_day_end(now)
+        events = [
+            DueEvent(cut_off, "report cut-off", f"transactions of {today} are cut off at 23:59:59 GMT+8")
+        ]
+        if not self._settings.reconciliation_auto:
+            return events
+        day = today if self.calendar.due_at(today) > now else today + timedelta(days=1)
+        events.append(
+            DueEvent(
+                self.calendar.due_at(day),
+                "transaction details",
+                f"the transaction details of {day - timedelta(days=1)} are written",
+            )
+        )
+        settlement = day
+        for _ in range(8):
+            if self.calendar.transaction_days(settlement) is not None:
+                break
+            settlement += timedelta(days=1)
+        events.append(
+            DueEvent(self.calendar.due_at(settlement), "settlement", f"the settlement batch of {settlement}")
+        )
+        return events
 
     # -- schedule --------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import delete
 from sqlmodel import Session, SQLModel, select
 
+from ..amounts import MINOR_UNITS
 from ..errors import ControlError
 from ..settings import Settings
 from ..signing import (
@@ -343,3 +345,54 @@ def set_notification_url(session: Session, client_id: str, url: str | None) -> A
     app.notification_url = value
     session.add(app)
     return app
+
+
+# -- the buyer's wallet (sandbox console, issue #11) ------------------------------------------
+
+
+def find_buyer(session: Session, login_id: str) -> Buyer | None:
+    return session.get(Buyer, login_id)
+
+
+def require_buyer(session: Session, login_id: str) -> Buyer:
+    buyer = session.get(Buyer, login_id)
+    if buyer is None:
+        raise ControlError(404, f"loginId: no buyer with loginId {login_id!r}")
+    return buyer
+
+
+def check_buyer_password(session: Session, *, login_id: str, password: str) -> Buyer | None:
+    """The buyer whose sandbox password this is, or None (compared in constant time)."""
+    buyer = session.get(Buyer, login_id)
+    expected = buyer.password if buyer is not None else "\x00" * 16
+    if not hmac.compare_digest(expected.encode(), password.encode()) or buyer is None:
+        return None
+    return buyer
+
+
+def buyer_balances(session: Session, login_id: str) -> dict[str, int]:
+    """Every balance of the buyer, in minor units, by currency."""
+    rows = session.exec(select(Balance).where(Balance.owner == buyer_owner(login_id))).all()
+    return {r.currency: r.amount for r in sorted(rows, key=lambda r: r.currency)}
+
+
+def set_buyer_balance(session: Session, *, login_id: str, currency: str, value: str) -> int:
+    """Set (top up or lower) a buyer's balance; ``value`` in minor units like ``Amount.value``.
+
+    This is the one place money enters or leaves the sandbox other than seeding: a test wallet
+    is topped up by hand, as in the hosted sandbox's test wallet app.
+    """
+    require_buyer(session, login_id)
+    if currency not in MINOR_UNITS:
+        raise ControlError(422, f"currency: {currency!r} is not a supported ISO-4217 currency")
+    if not value.isascii() or not value.isdigit() or len(value) > 16:
+        raise ControlError(422, "value: a non-negative integer string of minor units, at most 16 digits")
+    amount = int(value)
+    row = session.get(Balance, (buyer_owner(login_id), currency))
+    if row is None:
+        row = Balance(owner=buyer_owner(login_id), currency=currency, amount=amount)
+    else:
+        row.amount = amount
+    session.add(row)
+    session.flush()
+    return amount

@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
-import html
 import io
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import segno
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from pydantic import Field
 
 from ..clock import iso
 from ..control.router import PREFIX, CamelModel, RuntimeDep, require_admin
 from ..errors import ControlError
 from ..payments.models import Payment
+from ..payments.query import waiting_for_buyer
 from ..runtime import Runtime
+from ..web.layout import render
+from ..web.security import Csrf, PageSession
 
 router = APIRouter(prefix=f"{PREFIX}/wallet", tags=["wallet"], dependencies=[Depends(require_admin)])
-# The page a scanned code or entry-code redirect opens: with an admin token set, it pays as any
-# buyer, so it needs the token too (the pages' session cookie, or a Bearer header).
-pages = APIRouter(
-    prefix=f"{PREFIX}/wallet", tags=["wallet"], include_in_schema=False, dependencies=[Depends(require_admin)]
-)
+# The page a scanned code or entry-code redirect opens: with an admin token set it needs the
+# page session like every page (its forms change state); the QR image stays open.
+pages = APIRouter(prefix=f"{PREFIX}/wallet", tags=["wallet"], include_in_schema=False)
 
 
 class ScanIn(CamelModel):
@@ -81,60 +82,67 @@ def qr_png(payment_id: str, request: Request, rt: RuntimeDep) -> Response:
     return Response(out.getvalue(), media_type="image/png")
 
 
-@pages.get("/c/{payment_id}", response_class=HTMLResponse)
-def wallet_page(payment_id: str, request: Request, rt: RuntimeDep, message: str = "") -> HTMLResponse:
-    payment = _payment(rt, request, payment_id)
-    buyers = rt.resources()["buyers"]
-    options = "".join(
-        f'<option value="{html.escape(b["loginId"])}">{html.escape(b["name"])} '
-        f"({html.escape(b['behaviour'])})</option>"
-        for b in buyers
+def _page(
+    request: Request, rt: Runtime, payment: Payment, *, flash: str = "", error: str = "", status: int = 200
+) -> Response:
+    waiting = waiting_for_buyer(payment)
+    payable = payment.status == "PROCESSING" and payment.buyer_login_id is None
+    return render(
+        request,
+        "wallet_payment.html",
+        status_code=status,
+        title="Emulator wallet",
+        p=payment,
+        buyers=rt.resources()["buyers"],
+        waiting=waiting,
+        payable=payable,
+        flash=flash,
+        error=error,
     )
-    state = html.escape(f"{payment.status} ({payment.result_code})")
-    amount = html.escape(f"{payment.amount} {payment.currency} (minor units)")
-    verify = ""
-    if payment.status == "PROCESSING" and payment.verify_by is not None and payment.buyer_login_id:
-        verify = (
-            f'<form method="post" action="{PREFIX}/wallet/c/{payment_id}/confirm">'
-            f'<input type="hidden" name="buyer" value="{html.escape(payment.buyer_login_id)}">'
-            '<button name="approve" value="true">Approve</button> '
-            '<button name="approve" value="false">Decline</button></form>'
-        )
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Emulator wallet</title>
-<style>body{{font-family:sans-serif;max-width:32rem;margin:2rem auto}}img{{width:12rem}}</style></head>
-<body><h1>Emulator wallet</h1><p><img alt="QR code" src="{PREFIX}/wallet/c/{payment_id}/qr.png"></p>
-<p>Payment <code>{html.escape(payment.payment_id)}</code> of {amount}: <b>{state}</b></p>
-<p>{html.escape(message)}</p>
-<form method="post" action="{PREFIX}/wallet/c/{payment_id}/pay"><label>Buyer
-<select name="buyer">{options}</select></label> <button>Pay</button></form>{verify}</body></html>"""
-    return HTMLResponse(page)
 
 
-@pages.post("/c/{payment_id}/pay", response_class=HTMLResponse)
+@pages.get("/c/{payment_id}")
+def wallet_page(
+    payment_id: str, request: Request, rt: RuntimeDep, _s: PageSession, flash: str = ""
+) -> Response:
+    return _page(request, rt, _payment(rt, request, payment_id), flash=flash)
+
+
+@pages.post("/c/{payment_id}/pay")
 def wallet_page_pay(
-    payment_id: str, request: Request, rt: RuntimeDep, buyer: Annotated[str, Form()]
-) -> HTMLResponse:
+    payment_id: str,
+    request: Request,
+    rt: RuntimeDep,
+    _s: PageSession,
+    _c: Csrf,
+    buyer: Annotated[str, Form()],
+) -> Response:
     payment = _payment(rt, request, payment_id)
     assert payment.code_value is not None
     try:
-        rt.payments.wallet_scan(buyer_login_id=buyer, code_value=payment.code_value)
-        message = "Paid."
+        paid = rt.payments.wallet_scan(buyer_login_id=buyer, code_value=payment.code_value)
     except ControlError as exc:
-        message = exc.message
-    return wallet_page(payment_id, request, rt, message=message)
+        return _page(request, rt, payment, error=exc.message, status=exc.status_code)
+    waiting = waiting_for_buyer(paid)
+    flash = "Waiting for confirmation: the buyer must enter the PIN." if waiting else f"{paid.status}."
+    return RedirectResponse(f"{PREFIX}/wallet/c/{payment_id}?{urlencode({'flash': flash})}", status_code=303)
 
 
-@pages.post("/c/{payment_id}/confirm", response_class=HTMLResponse)
+@pages.post("/c/{payment_id}/confirm")
 def wallet_page_confirm(
     payment_id: str,
     request: Request,
     rt: RuntimeDep,
+    _s: PageSession,
+    _c: Csrf,
     buyer: Annotated[str, Form()],
     approve: Annotated[bool, Form()],
-) -> HTMLResponse:
+) -> Response:
     try:
         rt.payments.wallet_confirm(buyer_login_id=buyer, payment_id=payment_id, approve=approve)
-        message = "Approved." if approve else "Declined."
     except ControlError as exc:
-        message = exc.message
-    return wallet_page(payment_id, request, rt, message=message)
+        return _page(
+            request, rt, _payment(rt, request, payment_id), error=exc.message, status=exc.status_code
+        )
+    flash = "Approved." if approve else "Declined."
+    return RedirectResponse(f"{PREFIX}/wallet/c/{payment_id}?{urlencode({'flash': flash})}", status_code=303)

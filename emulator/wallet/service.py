@@ -74,3 +74,11 @@ def display_customer_id(login_id: str) -> str:
     """Masked like the gateway's ``displayCustomerId`` (``tes***@example.com``)."""
     local, _, domain = login_id.partition("@")
     return f"{local[:3]}***@{domain}" if domain else f"{local[:3]}***"
+
+
+def code_of_buyer(session: Session, *, login_id: str, code: str) -> str:
+    """``code`` when it is a payment code issued to ``login_id`` (for its barcode and QR code)."""
+    row = session.get(PaymentCode, code)
+    if row is None or row.buyer_login_id != login_id:
+        raise ControlError(404, "code: not a payment code of this buyer")
+    return row.code

@@ -9,7 +9,6 @@ a cross-site form post is the one request a browser sends for another site witho
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from typing import Annotated
@@ -17,18 +16,12 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from starlette.datastructures import URL
 
-SESSION_COOKIE = "alipay_emulator_session"
+from ..adminauth import SESSION_COOKIE, cookie_ok, session_value
+
+__all__ = ["SESSION_COOKIE", "session_value"]
+
 CSRF_COOKIE = "alipay_emulator_csrf"
 CSRF_FIELD = "csrf_token"
-
-
-def session_value(admin_token: str) -> str:
-    """The session cookie's value for ``admin_token``: proves the token without carrying it."""
-    return hmac.new(admin_token.encode(), b"alipay-emulator page session", hashlib.sha256).hexdigest()
-
-
-def valid_session(admin_token: str, cookie: str | None) -> bool:
-    return cookie is not None and hmac.compare_digest(cookie, session_value(admin_token))
 
 
 def admin_token_of(request: Request) -> str | None:
@@ -46,7 +39,7 @@ def safe_next(target: str | None) -> str:
 def require_page_session(request: Request) -> None:
     """Pages need the admin token's session cookie when a token is set; else off to /login."""
     token = admin_token_of(request)
-    if token is None or valid_session(token, request.cookies.get(SESSION_COOKIE)):
+    if token is None or cookie_ok(token, request.cookies.get(SESSION_COOKIE)):
         return
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     raise HTTPException(303, "sign in with the admin token", headers={"Location": str(login_url(here))})

@@ -1,0 +1,1 @@
+"""The sandbox console: pages over the domains, to see and steer the sandbox (issue #11)."""
