@@ -15,6 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__
+from .acceptance import router as acceptance
+from .acceptance.install import install as install_acceptance
 from .control import router as control
 from .errors import ControlError
 from .gateway import router as gateway
@@ -90,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await run_in_threadpool(ensure_tls, settings.data_dir, settings.extra_tls_hostnames)
         app.state.runtime = wire(runtime)
         app.state.reconciliation = await run_in_threadpool(install_reconciliation, runtime)
+        app.state.acceptance = install_acceptance(runtime)
         ticker = asyncio.create_task(_tick(runtime))
         try:
             yield
@@ -124,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(wallet.router)
     app.include_router(wallet.pages)
     app.include_router(notifications.router)
+    app.include_router(acceptance.router)
     app.mount(web_pages.STATIC_PREFIX, web_pages.static_files(), name="static")
     register_pages(app, web_pages.router)
     return app

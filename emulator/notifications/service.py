@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -211,33 +212,11 @@ class Notifier:
             n = session.get(Notification, notification_id)
             assert n is not None
         now = self._clock.now()
-        request_time = iso(now)
-        parts = urlsplit(n.url)
-        # Spec §9 U4: the query string, when present, is part of the signed path.
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        body = n.body.encode("utf-8")
-        message = canonical_message(
-            method="POST", path=path, client_id=n.client_id, time=request_time, body=body
+        sent = self.send(
+            url=n.url, client_id=n.client_id, agent_token=n.agent_token, body=n.body.encode("utf-8"), now=now
         )
-        headers = {
-            "content-type": "application/json; charset=UTF-8",
-            "client-id": n.client_id,
-            "request-time": request_time,
-            "signature": signature_header(sign(message, self._key)),
-        }
-        if n.agent_token:
-            headers["agent-token"] = n.agent_token
-        started = time.perf_counter()
-        status: int | None = None
-        text: str | None = None
-        error: str | None = None
-        try:
-            response = self._http.post(n.url, content=body, headers=headers)
-            status, text = response.status_code, response.text[:4096]
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:512]
-        latency = (time.perf_counter() - started) * 1000
-        acked = status == 200 and _acknowledges(text)
+        request_time, status, text, error = sent.request_time, sent.http_status, sent.body, sent.error
+        latency, acked = sent.latency_ms, sent.acknowledged
         with self._db.write() as session:
             row = session.get(Notification, notification_id)
             assert row is not None
@@ -269,6 +248,75 @@ class Notifier:
             session.flush()
             return attempt
 
+    def send(
+        self,
+        *,
+        url: str,
+        client_id: str,
+        agent_token: str | None,
+        body: bytes,
+        now: datetime,
+        spoil_signature: bool = False,
+    ) -> SendResult:
+        """The one way a notification leaves: signed POST, timed, the answer judged (spec §1.4).
+
+        ``spoil_signature`` sends a signature that cannot verify (it signs other bytes): a
+        merchant's endpoint must refuse such a notification (acceptance case NOTIFY-002).
+        """
+        request_time = iso(now)
+        parts = urlsplit(url)
+        # Spec §9 U4: the query string, when present, is part of the signed path.
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        message = canonical_message(
+            method="POST", path=path, client_id=client_id, time=request_time, body=body
+        )
+        # A spoiled signature is well formed but signs other bytes: it can only fail to verify.
+        signature = sign(message + b"#tampered" if spoil_signature else message, self._key)
+        headers = {
+            "content-type": "application/json; charset=UTF-8",
+            "client-id": client_id,
+            "request-time": request_time,
+            "signature": signature_header(signature),
+        }
+        if agent_token:
+            headers["agent-token"] = agent_token
+        started = time.perf_counter()
+        status: int | None = None
+        text: str | None = None
+        error: str | None = None
+        try:
+            response = self._http.post(url, content=body, headers=headers)
+            status, text = response.status_code, response.text[:4096]
+        except httpx.TimeoutException as exc:
+            error = f"no answer within {self._settings.notify_timeout_seconds:g} s ({type(exc).__name__})"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:512]
+        latency = (time.perf_counter() - started) * 1000
+        return SendResult(
+            url=url,
+            request_time=request_time,
+            http_status=status,
+            body=text,
+            error=error,
+            latency_ms=latency,
+            acknowledged=status == 200 and _acknowledges(text),
+        )
+
+    def send_tampered(self, notification_id: int) -> SendResult:
+        """Send a copy of an outbox notification with a spoiled signature; the outbox is untouched."""
+        with self._db.read() as session:
+            n = session.get(Notification, notification_id)
+            if n is None:
+                raise ControlError(404, f"no notification {notification_id}")
+        return self.send(
+            url=n.url,
+            client_id=n.client_id,
+            agent_token=n.agent_token,
+            body=n.body.encode("utf-8"),
+            now=self._clock.now(),
+            spoil_signature=True,
+        )
+
     # -- views -----------------------------------------------------------------------------
 
     def list(
@@ -295,6 +343,32 @@ class Notifier:
         for a in attempts:
             by_id.setdefault(a.notification_id, []).append(a)
         return [view(r, by_id.get(int(r.id or 0), [])) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """One delivery: what the endpoint answered, and whether that is an acknowledgement."""
+
+    url: str
+    request_time: str
+    http_status: int | None
+    body: str | None
+    error: str | None
+    latency_ms: float
+    acknowledged: bool
+
+    def why_not(self) -> str | None:
+        """Why this answer is not an acknowledgement (spec §1.4), or None when it is one."""
+        if self.acknowledged:
+            return None
+        if self.error is not None:
+            return f"no HTTP answer: {self.error}"
+        if self.http_status != 200:
+            return f"HTTP {self.http_status}: an acknowledgement is HTTP 200"
+        return (
+            'the body is not {"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":'
+            '"success"}}: result.resultStatus must be "S"'
+        )
 
 
 def _acknowledges(text: str | None) -> bool:
