@@ -89,7 +89,7 @@ def _new_pay_for_order(c: Call, first: Call) -> bool:
 
 
 NOT_GIVEN = "no pay used the payment code this case handed out"
-POLL = "on U, poll inquiryPayment for the same payment, 10-20 times 3 s apart, then cancel (spec §3.2)"
+POLL = "On U, poll inquiryPayment for the same payment, 10-20 times 3 s apart, then cancel (spec §3.2)"
 
 
 # -- the rules -------------------------------------------------------------------------------
