@@ -20,14 +20,16 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import insert
 from sqlmodel import col, select
 
+from .. import ids
 from ..amounts import amount_dict
 from ..clock import Clock, as_utc, iso
 from ..errors import ControlError, message_of, status_of
 from ..payments.models import Payment
 from ..refunds.models import Refund
+from ..sandbox.models import Application
 from ..settings import Settings
 from ..signing import canonical_message, sign, signature_header
-from ..storage import Database, Tx, connection_of
+from ..storage import Database, Tx, connection_of, next_sequence
 from .models import RETRY_DELAYS_SECONDS, DeliveryAttempt, Notification, NotificationStatus
 
 LEASE_SECONDS = 120
@@ -78,6 +80,39 @@ def refund_body(r: Refund) -> dict[str, Any]:
     if ok and r.refund_time is not None:
         body["refundTime"] = iso(r.refund_time)
     return body
+
+
+SAMPLE_KINDS = ("PAYMENT_RESULT", "REFUND_RESULT")
+
+
+def sample_body(kind: str, *, currency: str, now: datetime, seq: int) -> dict[str, Any]:
+    """A successful notifyPayment / notifyRefund of a made-up payment (the tester's default)."""
+    payment_id = ids.payment_id(now, seq)
+    if kind == "REFUND_RESULT":
+        return {
+            "notifyType": "REFUND_RESULT",
+            "result": _result("SUCCESS", "success"),
+            "refundStatus": "SUCCESS",
+            "refundRequestId": f"TEST-REFUND-{seq}",
+            "refundId": ids.refund_id(now, seq),
+            "paymentId": payment_id,
+            "refundAmount": amount_dict(currency, 1000),
+            "refundTime": iso(now),
+        }
+    return {
+        "notifyType": "PAYMENT_RESULT",
+        "result": _result("SUCCESS", "success"),
+        "paymentRequestId": f"TEST-PAY-{seq}",
+        "paymentId": payment_id,
+        "paymentAmount": amount_dict(currency, 1000),
+        "paymentCreateTime": iso(now),
+        "paymentTime": iso(now),
+        "pspCustomerInfo": {
+            "pspName": "ALIPAY_CN",
+            "pspCustomerId": "2088000000000001",
+            "displayCustomerId": "tes***@example.com",
+        },
+    }
 
 
 def enqueue_payment(tx: Tx, payment: Payment, *, now: datetime, notify_failures: bool) -> None:
@@ -316,6 +351,26 @@ class Notifier:
             now=self._clock.now(),
             spoil_signature=True,
         )
+
+    def send_sample(
+        self, *, client_id: str, url: str, kind: str, body: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], SendResult]:
+        """The notification tester (the hosted iNotify): one signed sample now, judged."""
+        if kind not in SAMPLE_KINDS:
+            raise ControlError(422, f"type: must be one of {', '.join(SAMPLE_KINDS)}")
+        if not url.startswith(("http://", "https://")):
+            raise ControlError(422, "url: must be an http(s) URL")
+        now = self._clock.now()
+        with self._db.write() as session:
+            app = session.get(Application, client_id)
+            if app is None:
+                raise ControlError(404, f"clientId: no application with client ID {client_id!r}")
+            seq = next_sequence(session, "notification_test")
+        sent_body = (
+            body if body is not None else sample_body(kind, currency=app.test_currency, now=now, seq=seq)
+        )
+        raw = json.dumps(sent_body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return sent_body, self.send(url=url, client_id=client_id, agent_token=None, body=raw, now=now)
 
     # -- views -----------------------------------------------------------------------------
 
