@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import __version__
+from . import __version__, cli_acceptance
 from .clock import iso
 from .errors import ControlError
 from .reconciliation.formats import parse_day
@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile.add_argument(
         "--client-id", dest="client_id", default=None, help="only this application's merchants"
     )
+    cli_acceptance.add_parser(sub)  # issue #10
     return parser
 
 
@@ -101,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.command == "acceptance":  # issue #10: a client of the running emulator
+        return cli_acceptance.run(args, settings)
     try:
         if args.command == "serve":
             from .server import serve
