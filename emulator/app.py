@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__
+from .acceptance import pages as acceptance_pages
 from .acceptance import router as acceptance
 from .acceptance.install import install as install_acceptance
 from .control import router as control
@@ -130,4 +131,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(acceptance.router)
     app.mount(web_pages.STATIC_PREFIX, web_pages.static_files(), name="static")
     register_pages(app, web_pages.router)
+    register_pages(app, acceptance_pages.router, nav=acceptance_pages.NAV)
     return app
