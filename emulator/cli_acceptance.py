@@ -8,6 +8,7 @@ machine's ``ALIPAY_EMULATOR_PORT``), because the grades come from the calls that
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -63,6 +64,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise here
     url = args.acceptance_url or os.environ.get("ALIPAY_EMULATOR_URL") or f"http://127.0.0.1:{settings.port}"
     try:
         with EmulatorClient(url, admin_token=settings.admin_token) as client:

@@ -515,7 +515,7 @@ def report_downloaded(e: Evidence) -> Verdict | None:
         return None
     if not e.downloads:
         return failed(
-            "no report was downloaded after the case started: fetch transactionItems_*.csv of a "
+            "not exercised: no report was downloaded after the case started: fetch transactionItems_*.csv of a "
             "closed day from v1/settlements/<customerId>/<yyyyMMdd>/ over SFTP (spec §6.1, §6.2)"
         )
     kinds = sorted({d.kind for d in e.downloads})

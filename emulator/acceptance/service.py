@@ -38,6 +38,8 @@ from .models import GRADED, AcceptanceCase, AcceptanceRun, CaseStatus, RunStatus
 
 # A code handed out by a case lives long enough for a person to type it into a POS.
 CASE_CODE_TTL_SECONDS = 600
+# A forced answer or fault armed by a case lapses after this long (emulator clock) unmet.
+ARMED_MINUTES = 30
 SUGGESTED_AMOUNT = "1000"  # minor units; clear of the sandbox's trigger amounts (99xx)
 NOT_EXERCISED = "not exercised: nothing the case looks for happened before the run finished"
 
@@ -226,6 +228,8 @@ class AcceptanceService:
         if view.run.status == RunStatus.FINISHED:
             return view
         self._grade(run_id, final=True)
+        for c in view.cases:
+            self._disarm(c.row)
         with self._db.write() as session:
             run = session.get(AcceptanceRun, run_id)
             assert run is not None
@@ -252,22 +256,27 @@ class AcceptanceService:
             row = session.get(AcceptanceCase, found.row.id)
             assert row is not None
             app = session.get(Application, view.run.client_id)
-            values = self._arm(session, found.case, app, now)
+            self._disarm(row)
+            values, armed = self._arm(session, found.case, app, now)
             row.status = CaseStatus.WAITING
             row.started_at = now
             row.journal_mark = self._journal.last_id()
             row.notification_mark = _last_notification(session)
             row.case_values = json.dumps(values)
-            row.state = "{}"
+            row.state = json.dumps({"armed": armed}) if armed else "{}"
             session.add(row)
         self._forget_confirmations()
         return next(c for c in self._view(run_id).cases if c.case.id == case_id)
 
-    def _arm(self, session: Session, case: Case, app: Application | None, now: datetime) -> dict[str, Any]:
+    def _arm(
+        self, session: Session, case: Case, app: Application | None, now: datetime
+    ) -> tuple[dict[str, Any], list[int]]:
+        """Do what the case's arming says; the values to hand out, the scenario/fault ids."""
         arming = case.arming
         if arming is None or app is None:
-            return {}
+            return {}, []
         values: dict[str, Any] = {}
+        armed: list[int] = []
         if arming.buyer is not None:
             buyer = session.exec(
                 select(Buyer).where(Buyer.behaviour == arming.buyer).order_by(col(Buyer.login_id))
@@ -291,13 +300,28 @@ class AcceptanceService:
             }
         if arming.scenario is not None:
             api, result_code = arming.scenario
-            self._simulations.add(
-                make_scenario(api=api, result_code=result_code, now=now, count=1, client_id=app.client_id)
+            scenario = make_scenario(
+                api=api,
+                result_code=result_code,
+                now=now,
+                count=1,
+                minutes=ARMED_MINUTES,
+                client_id=app.client_id,
             )
+            armed.append(self._simulations.add(scenario).id)
         if arming.fault is not None:
             api, kind = arming.fault
-            self._simulations.add(make_fault(api=api, kind=kind, now=now, count=1, client_id=app.client_id))
-        return values
+            fault = make_fault(
+                api=api, kind=kind, now=now, count=1, minutes=ARMED_MINUTES, client_id=app.client_id
+            )
+            armed.append(self._simulations.add(fault).id)
+        return values, armed
+
+    def _disarm(self, row: AcceptanceCase) -> None:
+        """Withdraw a forced answer or fault the case armed and the application did not meet."""
+        armed = json.loads(row.state).get("armed")
+        if isinstance(armed, list) and armed:
+            self._simulations.discard([int(i) for i in armed])
 
     # -- grading ---------------------------------------------------------------------------
 

@@ -150,3 +150,18 @@ def test_launch_blockers_name_each_required_case_that_did_not_pass(gateway: Gate
     partial = _open(gateway, cases=["SPOT-002"]).json()
     gateway.http.post(f"/_emulator/acceptance/runs/{partial['id']}/finish")
     assert len(launch_blockers(rt.db, client_id)) == len(REQUIRED)
+
+
+def test_finishing_withdraws_what_a_case_armed_and_nobody_met(gateway: Gateway) -> None:
+    run = _open(gateway, cases=["SPOT-005", "SPOT-006"]).json()
+    for case_id in ("SPOT-005", "SPOT-006"):
+        gateway.http.post(f"/_emulator/acceptance/runs/{run['id']}/cases/{case_id}/start")
+    # Starting again re-arms it once, not twice.
+    gateway.http.post(f"/_emulator/acceptance/runs/{run['id']}/cases/SPOT-005/start")
+    assert len(gateway.http.get("/_emulator/scenarios").json()["scenarios"]) == 1
+    gateway.http.post(f"/_emulator/acceptance/runs/{run['id']}/finish")
+    assert gateway.http.get("/_emulator/scenarios").json()["scenarios"] == []
+    assert gateway.http.get("/_emulator/faults").json()["faults"] == []
+    body = pay_body(gateway.code(), request_id="AFTER-1")
+    body["paymentNotifyUrl"] = "http://127.0.0.1:9/notify"
+    assert gateway.call("pay", body)["result"]["resultCode"] == "SUCCESS"
