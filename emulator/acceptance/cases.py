@@ -448,13 +448,6 @@ def refund_retry(e: Evidence) -> Verdict | None:
 ACK_BODY = '{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"}}'
 
 
-def _first_notice(e: Evidence) -> tuple[int, ...] | None:
-    for n in e.notifications:
-        if n.kind == "PAYMENT_RESULT" and n.attempts:
-            return (n.id,)
-    return None
-
-
 def notification_acknowledged(e: Evidence) -> Verdict | None:
     notice = next((n for n in e.notifications if n.kind == "PAYMENT_RESULT" and n.attempts), None)
     if notice is None:
