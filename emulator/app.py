@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
@@ -15,6 +16,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__
+from .acceptance import pages as acceptance_pages
+from .acceptance import router as acceptance
+from .acceptance.install import install as install_acceptance
+from .acceptance.service import launch_blockers
 from .applications import router as applications_api
 from .console import pages as console_pages
 from .control import router as control
@@ -82,6 +87,8 @@ def wire(runtime: Runtime) -> Runtime:
         + registrations_api.operations(runtime.registrations)
     )
     runtime.operations = {op.api: op for op in ops}
+    # The go-live gate (issue #10): Launch refuses while a required acceptance case has not passed.
+    runtime.launch_checks.append(partial(launch_blockers, runtime.db))
     return runtime
 
 
@@ -108,6 +115,7 @@ def create_app(settings: Settings | None = None, *, prepared: Prepared | None = 
                 await run_in_threadpool(ensure_tls, settings.data_dir, settings.extra_tls_hostnames)
             app.state.runtime = wire(runtime)
             app.state.reconciliation = await run_in_threadpool(install_reconciliation, runtime)
+        app.state.acceptance = install_acceptance(runtime)
         ticker = asyncio.create_task(_tick(runtime))
         try:
             yield
@@ -143,6 +151,7 @@ def create_app(settings: Settings | None = None, *, prepared: Prepared | None = 
     app.include_router(wallet.router)
     app.include_router(wallet.pages)
     app.include_router(notifications.router)
+    app.include_router(acceptance.router)
     app.mount(web_pages.STATIC_PREFIX, web_pages.static_files(), name="static")
     register_pages(app, web_pages.router)
     app.include_router(registrations.router)
@@ -150,4 +159,5 @@ def create_app(settings: Settings | None = None, *, prepared: Prepared | None = 
     # The sandbox console (issue #11): its pages, and the payments control API.
     app.include_router(payments_router.router)
     register_pages(app, console_pages.router, nav=console_pages.NAV)
+    register_pages(app, acceptance_pages.router, nav=acceptance_pages.NAV)
     return app

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import __version__, cli_apps
+from . import __version__, cli_acceptance, cli_apps
 from .errors import ControlError
 from .logs import configure as configure_logging
 from .reconciliation.formats import parse_day
@@ -138,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     wait.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (default 30)")
     cli_apps.add_parsers(sub, _add_target_options)  # issue #9: app ..., keys generate
+    cli_acceptance.add_parser(sub)  # issue #10
     return parser
 
 
@@ -194,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"alipay-emulator: invalid setting: {settings_error(exc)}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
+    if args.command == "acceptance":  # issue #10: a client of the running emulator
+        return cli_acceptance.run(args, settings)
     try:
         if args.command == "serve":
             return _serve(settings)

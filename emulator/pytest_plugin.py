@@ -15,6 +15,13 @@ purpose, for SDKs that take a port).
 
 ``alipay_sandbox`` (function): resets before each test (under pytest-xdist only the worker's own
 application, so workers do not disturb each other) and clears the notification receiver.
+
+``alipay_acceptance`` (session): an acceptance run for the session's application (the first
+merchant, or ``ALIPAY_EMULATOR_ACCEPTANCE_CLIENT_ID``). Tests ``start(case_id)`` the cases that
+need arming and exercise them; at the end of the session the run is finished and its JUnit
+report written (``--alipay-acceptance-junit FILE``, default ``alipay-acceptance.xml``). While
+it is open, ``alipay_sandbox`` grades the run before each reset and resets only the run's
+application, so the run and its evidence survive from test to test.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import errno
 import os
 import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +41,8 @@ import pytest
 from .testing import EmulatorClient, EmulatorServer, NotificationReceiver
 
 URL_ENV = "ALIPAY_EMULATOR_URL"
+ACCEPTANCE_CLIENT_ENV = "ALIPAY_EMULATOR_ACCEPTANCE_CLIENT_ID"
+ACCEPTANCE_JUNIT = "alipay-acceptance.xml"
 TOKEN_ENV = "ALIPAY_EMULATOR_ADMIN_TOKEN"
 TLS_PORT_ENV = "ALIPAY_EMULATOR_PLUGIN_TLS_PORT"
 
@@ -46,6 +56,7 @@ class AlipayEmulator:
     receiver: NotificationReceiver
     ca_file: Path
     server: EmulatorServer | None = None
+    acceptance: AcceptanceRun | None = None
 
     @property
     def gateway_url(self) -> str:
@@ -203,11 +214,77 @@ def alipay_emulator() -> Iterator[AlipayEmulator]:
                 server.stop()
 
 
+@dataclass
+class AcceptanceRun:
+    """The session's acceptance run: start cases, read grades; finished at the session's end."""
+
+    control: EmulatorClient
+    client_id: str
+    run_id: int
+
+    def view(self) -> dict[str, Any]:
+        """The run with its grades as they stand now."""
+        return self.control.acceptance_run(self.run_id)
+
+    def case(self, case_id: str) -> dict[str, Any]:
+        found: dict[str, Any] = next(c for c in self.view()["cases"] if c["id"] == case_id)
+        return found
+
+    def start(self, case_id: str) -> dict[str, Any]:
+        """Arm a case; returns it with its instruction and values (buyer, payment code, amount)."""
+        return self.control.start_acceptance_case(self.run_id, case_id)
+
+    def wait(self, case_id: str, *, timeout: float = 15.0) -> dict[str, Any]:
+        """Poll until the case is graded (notification cases act on the emulator's tick)."""
+        deadline = time.monotonic() + timeout
+        case = self.case(case_id)
+        while case["status"] not in ("passed", "failed") and time.monotonic() < deadline:
+            time.sleep(0.2)
+            case = self.case(case_id)
+        return case
+
+    def finish(self) -> dict[str, Any]:
+        return self.control.finish_acceptance_run(self.run_id)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--alipay-acceptance-junit",
+        dest="alipay_acceptance_junit",
+        default=None,
+        help=f"where the alipay_acceptance fixture writes its JUnit report (default {ACCEPTANCE_JUNIT})",
+    )
+
+
+@pytest.fixture(scope="session")
+def alipay_acceptance(
+    alipay_emulator: AlipayEmulator, request: pytest.FixtureRequest
+) -> Iterator[AcceptanceRun]:
+    client_id = os.environ.get(ACCEPTANCE_CLIENT_ENV) or alipay_emulator.applications()[0]["clientId"]
+    control = alipay_emulator.control
+    opened = control.open_acceptance_run(client_id)
+    run = AcceptanceRun(control=control, client_id=client_id, run_id=int(opened["id"]))
+    alipay_emulator.acceptance = run
+    try:
+        yield run
+    finally:
+        alipay_emulator.acceptance = None
+        run.finish()
+        target = Path(request.config.getoption("alipay_acceptance_junit") or ACCEPTANCE_JUNIT)
+        target.write_text(control.acceptance_junit(run.run_id), encoding="utf-8")
+
+
 @pytest.fixture
 def alipay_sandbox(alipay_emulator: AlipayEmulator) -> AlipaySandbox:
     merchants = alipay_emulator.applications()
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    if worker.startswith("gw") and worker[2:].isdigit():
+    run = alipay_emulator.acceptance
+    if run is not None:
+        # Grade what the previous test did before its journal goes, keep the run (not reset).
+        run.view()
+        app = next(a for a in alipay_emulator.sandbox["applications"] if a["clientId"] == run.client_id)
+        alipay_emulator.control.reset(client_id=run.client_id)
+    elif worker.startswith("gw") and worker[2:].isdigit():
         app = merchants[int(worker[2:]) % len(merchants)]
         alipay_emulator.control.reset(client_id=app["clientId"])
     else:

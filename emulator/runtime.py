@@ -22,7 +22,7 @@ from .control.models import load_clock_state, save_clock_state
 from .control.reset import reset_application
 from .control.simulation import Simulations
 from .gateway.operations import Operation
-from .journal import Journal
+from .journal import Journal, JournalEntry
 from .notifications.service import Notifier
 from .payments.service import PaymentService
 from .refunds.service import RefundService
@@ -54,6 +54,9 @@ class Runtime:
     # gets the clock's "now" and must be idempotent: it runs every second and after every
     # clock change, and does whatever is due by then.
     due_hooks: list[Callable[[datetime], object]] = field(default_factory=list)
+    # Called with each journal entry right after the gateway recorded it, before the answer is
+    # sent (acceptance: a buyer confirms after the first inquiry). Must be quick and never raise.
+    call_hooks: list[Callable[[JournalEntry], object]] = field(default_factory=list)
     # Extra state to clear on reset (e.g. files on disk); gets the client ID of a scoped reset.
     reset_hooks: list[Callable[[str | None], object]] = field(default_factory=list)
     # Issue #9/#10: go-live gate. Each check gets a client ID and returns the reasons the

@@ -479,6 +479,53 @@ class EmulatorClient:
         result: dict[str, Any] = self._call("DELETE", f"/applications/{client_id}/authorizations/{token}")
         return result
 
+    # -- acceptance runs and the notification tester (issue #10) ---------------------------
+
+    def open_acceptance_run(self, client_id: str, cases: list[str] | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"clientId": client_id}
+        if cases is not None:
+            body["cases"] = cases
+        result: dict[str, Any] = self._call("POST", "/acceptance/runs", json=body)
+        return result
+
+    def acceptance_run(self, run_id: int) -> dict[str, Any]:
+        """The run with its grades as they stand now."""
+        result: dict[str, Any] = self._call("GET", f"/acceptance/runs/{run_id}")
+        return result
+
+    def acceptance_runs(self, client_id: str) -> list[dict[str, Any]]:
+        runs: list[dict[str, Any]] = self._call("GET", "/acceptance/runs", params={"clientId": client_id})[
+            "runs"
+        ]
+        return runs
+
+    def acceptance_junit(self, run_id: int) -> str:
+        return str(self._call("GET", f"/acceptance/runs/{run_id}", params={"format": "junit"}))
+
+    def start_acceptance_case(self, run_id: int, case_id: str) -> dict[str, Any]:
+        """Arm a case; the answer carries its instruction and the values to use (code, amount)."""
+        result: dict[str, Any] = self._call("POST", f"/acceptance/runs/{run_id}/cases/{case_id}/start")
+        return result
+
+    def finish_acceptance_run(self, run_id: int) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/acceptance/runs/{run_id}/finish")
+        return result
+
+    def test_notification(
+        self,
+        client_id: str,
+        url: str,
+        *,
+        type: str = "PAYMENT_RESULT",
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Send one signed sample notification to ``url`` now; how the endpoint answered."""
+        payload: dict[str, Any] = {"clientId": client_id, "url": url, "type": type}
+        if body is not None:
+            payload["body"] = body
+        result: dict[str, Any] = self._call("POST", "/notifications/test", json=payload)
+        return result
+
 
 @dataclass(frozen=True)
 class ReceivedNotification:

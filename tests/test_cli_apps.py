@@ -56,7 +56,7 @@ def test_keys_generate(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> No
 
 
 def test_app_commands_on_the_data_directory(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    data = ["--data-dir", str(tmp_path / "data"), "--tls-port", "0", "--sftp-port", "0"]
+    data = ["--data-dir", str(tmp_path / "data")]  # the data-directory commands take only storage options
     created = as_json(capsys, *CREATE, *data)
     cid = created["clientId"]
     assert created["role"] == "ISV" and created["scenarios"] == ["PaymentCode"] and created["testToken"]
@@ -70,8 +70,10 @@ def test_app_commands_on_the_data_directory(capsys: pytest.CaptureFixture[str], 
     assert code == 1 and "livePublicKey" in err
     pair = as_json(capsys, "keys", "generate", "--out", str(tmp_path / "k"))
     key_file = tmp_path / "k" / "TEST-ONLY-merchant-public-spki.b64"
-    launched = as_json(capsys, "app", "launch", cid, "--public-key-file", str(key_file), *data)
-    assert launched["status"] == "LAUNCHED" and launched["live"]["publicKey"] == pair["publicKey"]
+    code, _, err = run(capsys, "app", "launch", cid, "--public-key-file", str(key_file), *data)
+    assert code == 1 and "acceptance" in err  # the go-live gate: no passed acceptance run yet
+    launched = as_json(capsys, "app", "launch", cid, "--force", *data)
+    assert launched["status"] == "LAUNCHED_WITHOUT_ACCEPTANCE" and launched["live"]["publicKey"] == pair["publicKey"]
     code, _, err = run(capsys, "app", "launch", cid, *data)
     assert code == 1 and "already launched" in err
     code, _, err = run(capsys, "app", "launch", cid, "--public-key-file", str(tmp_path / "missing"), *data)

@@ -195,6 +195,12 @@ class Simulations:
             self._faults = [f for f in self._faults if f.id != item_id]
             return len(self._scenarios) + len(self._faults) < before
 
+    def discard(self, ids: list[int]) -> None:
+        """Remove these scenarios and faults (acceptance disarms what a finished case armed)."""
+        with self._lock:
+            self._scenarios = [s for s in self._scenarios if s.id not in ids]
+            self._faults = [f for f in self._faults if f.id not in ids]
+
     def clear(self, *, client_id: str | None = None, scenarios: bool = True, faults: bool = True) -> None:
         with self._lock:
             if scenarios:

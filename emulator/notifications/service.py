@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,15 +22,17 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import func, insert
 from sqlmodel import col, select
 
+from .. import ids
 from ..amounts import amount_dict
 from ..clock import Clock, DueEvent, as_utc, iso
 from ..errors import ControlError, message_of, status_of
 from ..payments.models import Payment
 from ..refunds.models import Refund
 from ..registrations.models import Registration, status_fields
+from ..sandbox.models import Application
 from ..settings import Settings
 from ..signing import canonical_message, sign, signature_header
-from ..storage import Database, Tx, connection_of
+from ..storage import Database, Tx, connection_of, next_sequence
 from .models import RETRY_DELAYS_SECONDS, DeliveryAttempt, Notification, NotificationStatus
 
 LEASE_SECONDS = 120
@@ -110,6 +113,39 @@ def enqueue_registration(tx: Tx, r: Registration, *, now: datetime, psps: tuple[
         now=now,
         payment_id=None,
     )
+
+
+SAMPLE_KINDS = ("PAYMENT_RESULT", "REFUND_RESULT")
+
+
+def sample_body(kind: str, *, currency: str, now: datetime, seq: int) -> dict[str, Any]:
+    """A successful notifyPayment / notifyRefund of a made-up payment (the tester's default)."""
+    payment_id = ids.payment_id(now, seq)
+    if kind == "REFUND_RESULT":
+        return {
+            "notifyType": "REFUND_RESULT",
+            "result": _result("SUCCESS", "success"),
+            "refundStatus": "SUCCESS",
+            "refundRequestId": f"TEST-REFUND-{seq}",
+            "refundId": ids.refund_id(now, seq),
+            "paymentId": payment_id,
+            "refundAmount": amount_dict(currency, 1000),
+            "refundTime": iso(now),
+        }
+    return {
+        "notifyType": "PAYMENT_RESULT",
+        "result": _result("SUCCESS", "success"),
+        "paymentRequestId": f"TEST-PAY-{seq}",
+        "paymentId": payment_id,
+        "paymentAmount": amount_dict(currency, 1000),
+        "paymentCreateTime": iso(now),
+        "paymentTime": iso(now),
+        "pspCustomerInfo": {
+            "pspName": "ALIPAY_CN",
+            "pspCustomerId": "2088000000000001",
+            "displayCustomerId": "tes***@example.com",
+        },
+    }
 
 
 def enqueue_payment(tx: Tx, payment: Payment, *, now: datetime, notify_failures: bool) -> None:
@@ -246,42 +282,16 @@ class Notifier:
     def _signing_key(self, client_id: str) -> rsa.RSAPrivateKey:
         return self.key_for(client_id) if self.key_for is not None else self._key
 
-    def _headers(self, n: Notification, body: bytes, request_time: str) -> dict[str, str]:
-        parts = urlsplit(n.url)
-        # Spec §9 U4: the query string, when present, is part of the signed path.
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        message = canonical_message(
-            method="POST", path=path, client_id=n.client_id, time=request_time, body=body
-        )
-        headers = {
-            "content-type": "application/json; charset=UTF-8",
-            "client-id": n.client_id,
-            "request-time": request_time,
-            "signature": signature_header(sign(message, self._signing_key(n.client_id))),
-        }
-        if n.agent_token:
-            headers["agent-token"] = n.agent_token
-        return headers
-
     def _attempt(self, notification_id: int, *, force: bool = False) -> DeliveryAttempt:
         with self._db.read() as session:
             n = session.get(Notification, notification_id)
             assert n is not None
         now = self._clock.now()
-        request_time = iso(now)
-        body = n.body.encode("utf-8")
-        started = time.perf_counter()
-        status: int | None = None
-        text: str | None = None
-        error: str | None = None
-        try:
-            headers = self._headers(n, body, request_time)
-            response = self._http.post(n.url, content=body, headers=headers)
-            status, text = response.status_code, response.text[:4096]
-        except Exception as exc:  # any failure is a failed attempt on the retry schedule
-            error = f"{type(exc).__name__}: {exc}"[:512]
-        latency = (time.perf_counter() - started) * 1000
-        acked = status == 200 and _acknowledges(text)
+        sent = self.send(
+            url=n.url, client_id=n.client_id, agent_token=n.agent_token, body=n.body.encode("utf-8"), now=now
+        )
+        request_time, status, text, error = sent.request_time, sent.http_status, sent.body, sent.error
+        latency, acked = sent.latency_ms, sent.acknowledged
         log.info(
             "notify %s %s %s attempt %d: %s %.1f ms",
             n.client_id,
@@ -373,6 +383,96 @@ class Notifier:
             ).first()
         return [DueEvent(as_utc(at), "notification retry", "the next delivery attempt")] if at else []
 
+    def send(
+        self,
+        *,
+        url: str,
+        client_id: str,
+        agent_token: str | None,
+        body: bytes,
+        now: datetime,
+        spoil_signature: bool = False,
+    ) -> SendResult:
+        """The one way a notification leaves: signed POST, timed, the answer judged (spec §1.4).
+
+        ``spoil_signature`` sends a signature that cannot verify (it signs other bytes): a
+        merchant's endpoint must refuse such a notification (acceptance case NOTIFY-002).
+        """
+        request_time = iso(now)
+        started = time.perf_counter()
+        status: int | None = None
+        text: str | None = None
+        error: str | None = None
+        try:
+            parts = urlsplit(url)
+            # Spec §9 U4: the query string, when present, is part of the signed path.
+            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            message = canonical_message(
+                method="POST", path=path, client_id=client_id, time=request_time, body=body
+            )
+            # A spoiled signature is well formed but signs other bytes: it can only fail to verify.
+            key = self._signing_key(client_id)
+            signature = sign(message + b"#tampered" if spoil_signature else message, key)
+            headers = {
+                "content-type": "application/json; charset=UTF-8",
+                "client-id": client_id,
+                "request-time": request_time,
+                "signature": signature_header(signature),
+            }
+            if agent_token:
+                headers["agent-token"] = agent_token
+            response = self._http.post(url, content=body, headers=headers)
+            status, text = response.status_code, response.text[:4096]
+        except httpx.TimeoutException as exc:
+            error = f"no answer within {self._settings.notify_timeout_seconds:g} s ({type(exc).__name__})"
+        except Exception as exc:  # any failure is a failed attempt on the retry schedule
+            error = f"{type(exc).__name__}: {exc}"[:512]
+        latency = (time.perf_counter() - started) * 1000
+        return SendResult(
+            url=url,
+            request_time=request_time,
+            http_status=status,
+            body=text,
+            error=error,
+            latency_ms=latency,
+            acknowledged=status == 200 and _acknowledges(text),
+        )
+
+    def send_tampered(self, notification_id: int) -> SendResult:
+        """Send a copy of an outbox notification with a spoiled signature; the outbox is untouched."""
+        with self._db.read() as session:
+            n = session.get(Notification, notification_id)
+            if n is None:
+                raise ControlError(404, f"no notification {notification_id}")
+        return self.send(
+            url=n.url,
+            client_id=n.client_id,
+            agent_token=n.agent_token,
+            body=n.body.encode("utf-8"),
+            now=self._clock.now(),
+            spoil_signature=True,
+        )
+
+    def send_sample(
+        self, *, client_id: str, url: str, kind: str, body: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], SendResult]:
+        """The notification tester (the hosted iNotify): one signed sample now, judged."""
+        if kind not in SAMPLE_KINDS:
+            raise ControlError(422, f"type: must be one of {', '.join(SAMPLE_KINDS)}")
+        if not url.startswith(("http://", "https://")):
+            raise ControlError(422, "url: must be an http(s) URL")
+        now = self._clock.now()
+        with self._db.write() as session:
+            app = session.get(Application, client_id)
+            if app is None:
+                raise ControlError(404, f"clientId: no application with client ID {client_id!r}")
+            seq = next_sequence(session, "notification_test")
+        sent_body = (
+            body if body is not None else sample_body(kind, currency=app.test_currency, now=now, seq=seq)
+        )
+        raw = json.dumps(sent_body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return sent_body, self.send(url=url, client_id=client_id, agent_token=None, body=raw, now=now)
+
     # -- views -----------------------------------------------------------------------------
 
     def get(self, notification_id: int) -> dict[str, Any]:
@@ -411,6 +511,32 @@ class Notifier:
         for a in attempts:
             by_id.setdefault(a.notification_id, []).append(a)
         return [view(r, by_id.get(int(r.id or 0), [])) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """One delivery: what the endpoint answered, and whether that is an acknowledgement."""
+
+    url: str
+    request_time: str
+    http_status: int | None
+    body: str | None
+    error: str | None
+    latency_ms: float
+    acknowledged: bool
+
+    def why_not(self) -> str | None:
+        """Why this answer is not an acknowledgement (spec §1.4), or None when it is one."""
+        if self.acknowledged:
+            return None
+        if self.error is not None:
+            return f"no HTTP answer: {self.error}"
+        if self.http_status != 200:
+            return f"HTTP {self.http_status}: an acknowledgement is HTTP 200"
+        return (
+            'the body is not {"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":'
+            '"success"}}: result.resultStatus must be "S"'
+        )
 
 
 def _acknowledges(text: str | None) -> bool:

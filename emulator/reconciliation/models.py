@@ -26,6 +26,20 @@ class ReportMark(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
+class ReportDownload(SQLModel, table=True):
+    """A report fetched over HTTP or SFTP: the evidence of acceptance case RECON-001."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    channel: str = Field(max_length=8)  # http | sftp
+    # The SFTP login's application; HTTP downloads are known by their customer folder only.
+    client_id: str | None = Field(default=None, max_length=64)
+    customer_id: str = Field(index=True, max_length=64)
+    day: str = Field(max_length=8)  # the folder's yyyyMMdd
+    name: str = Field(max_length=256)
+    kind: str = Field(max_length=32)  # transactionItems | settlementItems | settlementSummary
+
+
 # A report reads one GMT+8 day (or a settlement batch's days) out of every merchant's
 # transactions; these keep that a range scan instead of a full scan at 1M rows.
 REPORT_INDEXES = (

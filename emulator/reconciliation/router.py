@@ -65,4 +65,5 @@ def download(path: str, svc: ServiceDep) -> FileResponse:
         found = svc.file_path(path)
     except FileNotFoundError as exc:
         raise ControlError(404, f"no report {path!r} (see GET {PREFIX}/reconciliation/files)") from exc
+    svc.record_download(path, channel="http")
     return FileResponse(found, media_type="text/csv; charset=utf-8", filename=found.name)

@@ -54,7 +54,7 @@ from .formats import (
     ReportWriter,
 )
 from .fx import Conversion, Quote, conversion, parse_quotes
-from .models import EPOCH, SETTLEMENT, TRANSACTIONS, ReportMark
+from .models import EPOCH, SETTLEMENT, TRANSACTIONS, ReportDownload, ReportMark
 from .queries import ACTIVITY_TIMES, CANCEL, PAYMENT, REFUND, ordered, transactions
 from .schedule import Calendar, day_start, day_window, local_day
 
@@ -123,6 +123,7 @@ class SftpAccount:
     username: str
     home: str
     customer_ids: frozenset[str]
+    client_id: str | None = None
 
 
 @dataclass
@@ -295,6 +296,25 @@ class ReconciliationService:
                 username=username,
                 home=app.customer_id,
                 customer_ids=frozenset(self._customers_of(session, app)),
+                client_id=app.client_id,
+            )
+
+    def record_download(self, relative: str, *, channel: str, client_id: str | None = None) -> None:
+        """Note that a finished report (``v1/settlements/<customer>/<yyyyMMdd>/<name>``) was read."""
+        parts = PurePosixPath(relative.lstrip("/")).parts
+        if len(parts) != 5 or (kind := formats.report_type(parts[4])) is None:
+            return
+        with self._db.write() as session:
+            session.add(
+                ReportDownload(
+                    at=self._clock.now(),
+                    channel=channel,
+                    client_id=client_id,
+                    customer_id=parts[2],
+                    day=parts[3],
+                    name=parts[4],
+                    kind=kind,
+                )
             )
 
     def rows_mentioning(self, *, customer_id: str, needles: list[str], limit: int = 50) -> list[ReportRow]:

@@ -78,8 +78,16 @@ def _missing() -> NoReturn:
 class ReportsSftpServer(asyncssh.SFTPServer):
     """A virtual, read-only view of the report tree for one authenticated account."""
 
-    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], *, root: Path, account: SftpAccount) -> None:
+    def __init__(
+        self,
+        chan: asyncssh.SSHServerChannel[bytes],
+        *,
+        root: Path,
+        account: SftpAccount,
+        service: ReconciliationService,
+    ) -> None:
         super().__init__(chan)
+        self._service = service
         self._root = root
         self._account = account
         self._home = "/" + "/".join((*formats.ROOT, account.home))
@@ -207,7 +215,15 @@ class ReportsSftpServer(asyncssh.SFTPServer):
             raise asyncssh.SFTPFileIsADirectory("Is a directory")
         if not real.is_file():
             _missing()
+        self._downloaded(virtual)
         return open(real, "rb", buffering=0)  # the SFTP handler closes it
+
+    def _downloaded(self, virtual: str) -> None:
+        # Evidence for acceptance case RECON-001; a failure to note it never fails the read.
+        try:
+            self._service.record_download(virtual, channel="sftp", client_id=self._account.client_id)
+        except Exception:
+            log.exception("sftp: could not record the download of %s", virtual)
 
     def fsync(self, file_obj: object) -> None:
         return None  # nothing was written
@@ -335,7 +351,7 @@ def _sftp_session(
     account = owner.account if isinstance(owner, _SshServer) else None
     if account is None:  # unreachable: sessions open only after a successful login
         raise asyncssh.SFTPPermissionDenied("not logged in")
-    return ReportsSftpServer(chan, root=service.root, account=account)
+    return ReportsSftpServer(chan, root=service.root, account=account, service=service)
 
 
 class SftpDrop:

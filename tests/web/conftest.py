@@ -1,4 +1,4 @@
-"""Browser fixtures: one Chromium per session, a fresh context (cookies) per test."""
+"""Browser fixtures: one Chromium per module (Playwright's loop ends with it), a fresh context per test."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from .browser import chromium
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     with chromium() as b:
         yield b

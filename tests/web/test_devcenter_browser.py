@@ -128,6 +128,11 @@ def _launch_in_browser(page: Any, emu: Live, client_id: str) -> tuple[rsa.RSAPri
     assert "livePublicKey" in str(page.get_by_role("alert").inner_text())
     page.get_by_label("Public key", exact=True).fill(public_key_b64(live_key.public_key()))
     page.get_by_role("button", name="Upload public key").click()
+    # The go-live gate (issue #10): no passed acceptance run yet, so Launch is refused...
+    page.get_by_role("button", name="Launch").click()
+    assert "acceptance" in str(page.get_by_role("alert").inner_text())
+    # ...unless forced, which Basic Information then shows.
+    page.get_by_label("Launch without passing acceptance").check()
     page.get_by_role("button", name="Launch").click()
     assert "Launched" in str(page.get_by_role("status").inner_text())
     return live_key, _text(page, "production-client-id"), _text(page, "live-alipay-public-key")
