@@ -73,8 +73,7 @@ class Runtime:
         """
         with self._due_lock:
             if client_id is not None:
-                with self.db.write() as session:
-                    reset_application(session, self.definition, client_id)
+                self.db.transaction(lambda session: reset_application(session, self.definition, client_id))
             else:
                 self.clock.restore(type(self.clock.state)())
                 with self.sequences.resetting(), self.db.write() as session:
@@ -110,12 +109,13 @@ def build_runtime(settings: Settings) -> Runtime:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     definition = load_definition(settings.fixtures_dir)
     db = Database(settings.resolved_database_url)
-    db.create_schema()
-    with db.read() as session:
-        clock = Clock(load_clock_state(session))
-    with db.write() as session:
-        if not sandbox.is_seeded(session):
-            sandbox.seed(session, definition, now=clock.now())
+    with db.startup_lock():  # processes started together: one creates and seeds, the others wait
+        db.create_schema()
+        with db.read() as session:
+            clock = Clock(load_clock_state(session))
+        with db.write() as session:
+            if not sandbox.is_seeded(session):
+                sandbox.seed(session, definition, now=clock.now())
     directory = Directory(db)
     sequences = SequenceBlocks(db)
     payments = PaymentService(
