@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import __version__
+from . import __version__, world
 from .control import router as control
 from .errors import ControlError
 from .gateway import router as gateway
@@ -78,6 +78,16 @@ async def _tick(runtime: Runtime, interval: float = 1.0) -> None:
         await run_in_threadpool(runtime.run_due)
 
 
+async def _watch(runtime: Runtime) -> None:
+    """Follow what other processes on the database change (clock, scenarios, faults, reset)."""
+    while True:
+        await asyncio.sleep(world.POLL_SECONDS)
+        try:
+            await run_in_threadpool(runtime.sync_world)
+        except Exception:  # a lost database connection must not end the watch
+            log.exception("could not read the shared world state")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -88,13 +98,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await run_in_threadpool(ensure_tls, settings.data_dir, settings.extra_tls_hostnames)
         app.state.runtime = wire(runtime)
         app.state.reconciliation = await run_in_threadpool(install_reconciliation, runtime)
-        ticker = asyncio.create_task(_tick(runtime))
+        tasks = [asyncio.create_task(_tick(runtime)), asyncio.create_task(_watch(runtime))]
         try:
             yield
         finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             runtime.close()
 
     app = FastAPI(

@@ -14,8 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlmodel import Session
 
-from .clock import Clock
+from . import world
+from .clock import Clock, ClockState
 from .control.models import load_clock_state, save_clock_state
 from .control.reset import reset_application
 from .control.simulation import Simulations
@@ -44,6 +46,9 @@ class Runtime:
     directory: Directory
     sequences: SequenceBlocks
     simulations: Simulations = field(default_factory=Simulations)
+    # The world versions this process has applied (see world.py and sync_world).
+    world_seen: world.Versions = field(default_factory=world.Versions)
+    _world_lock: threading.Lock = field(default_factory=threading.Lock)
     operations: dict[str, Operation] = field(default_factory=dict)
     # Work that becomes due as the virtual clock moves (expiries, retries, reports). Each hook
     # gets the clock's "now" and must be idempotent: it runs every second and after every
@@ -75,10 +80,20 @@ class Runtime:
             if client_id is not None:
                 self.db.transaction(lambda session: reset_application(session, self.definition, client_id))
             else:
-                self.clock.restore(type(self.clock.state)())
-                with self.sequences.resetting(), self.db.write() as session:
+                # Sequence counters are never rewound (sandbox.wipe keeps them): every process's
+                # reserved id block stays valid, so a reset here never makes another process
+                # insert an id twice. The epoch tells the others to drop what they cached.
+                def work(session: Session) -> world.Versions:
+                    world.lock(session)
                     sandbox.wipe(session)
-                    sandbox.seed(session, self.definition, now=self.clock.now())
+                    sandbox.seed(session, self.definition, now=self.clock.real_now())
+                    save_clock_state(session, ClockState())
+                    return world.bump(session, clock=True, epoch=True, simulations=True)
+
+                versions = self.db.transaction(work)
+                with self._world_lock:
+                    self.clock.restore(ClockState())
+                    self.world_seen = versions
             self.directory.invalidate()
             self.journal.clear(client_id=client_id)
             self.simulations.clear(client_id=client_id)
@@ -95,9 +110,44 @@ class Runtime:
                 except Exception:  # one failing hook must not starve the others
                     logging.getLogger("emulator").exception("due-work hook %r failed", hook)
 
-    def persist_clock(self) -> None:
-        with self.db.write() as session:
+    def change_clock(self, change: Callable[[Clock], object]) -> None:
+        """Apply ``change`` to the shared clock: to the state in the database, under its lock.
+
+        This process sees the change at once, the others within ``world.POLL_SECONDS``.
+        ``change`` may raise ``ValueError`` (nothing changes then).
+        """
+
+        def work(session: Session) -> world.Versions:
+            world.lock(session)
+            self.clock.restore(load_clock_state(session))
+            change(self.clock)
             save_clock_state(session, self.clock.state)
+            return world.bump(session, clock=True)
+
+        with self._world_lock:
+            try:
+                self.world_seen = self.db.transaction(work)
+            except ValueError:
+                with self.db.read() as session:
+                    self.clock.restore(load_clock_state(session))
+                raise
+
+    def sync_world(self) -> None:
+        """Apply what other processes changed: clock, scenarios and faults, a reset."""
+        with self._world_lock:
+            with self.db.read_connection() as conn:
+                versions = world.read(conn)
+            seen = self.world_seen
+            if versions == seen:
+                return
+            if versions.clock != seen.clock or versions.epoch != seen.epoch:
+                with self.db.read() as session:
+                    self.clock.restore(load_clock_state(session))
+            if versions.epoch != seen.epoch:
+                self.directory.invalidate()
+            if versions.simulations != seen.simulations or versions.epoch != seen.epoch:
+                self.simulations.reload()
+            self.world_seen = versions
 
     def close(self) -> None:
         self.notifier.close()
@@ -114,8 +164,11 @@ def build_runtime(settings: Settings) -> Runtime:
         with db.read() as session:
             clock = Clock(load_clock_state(session))
         with db.write() as session:
+            world.ensure(session)
             if not sandbox.is_seeded(session):
                 sandbox.seed(session, definition, now=clock.now())
+        with db.read_connection() as conn:
+            seen = world.read(conn)
     directory = Directory(db)
     sequences = SequenceBlocks(db)
     payments = PaymentService(
@@ -138,7 +191,10 @@ def build_runtime(settings: Settings) -> Runtime:
         notifier=notifier,
         directory=directory,
         sequences=sequences,
+        simulations=Simulations(db),
+        world_seen=seen,
     )
+    runtime.simulations.reload()
     # Payments first: an expiry or completion may queue a notification delivered right after.
     runtime.due_hooks.extend([payments.run_due, notifier.deliver_due])
     return runtime

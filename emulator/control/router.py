@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from .. import __version__
-from ..clock import iso
+from ..clock import Clock, iso
 from ..errors import ControlError
 from ..runtime import Runtime
 from ..sandbox import service as sandbox
@@ -134,16 +134,19 @@ def get_clock(rt: RuntimeDep) -> dict[str, Any]:
 
 @router.post("/clock")
 def set_clock(body: ClockIn, rt: RuntimeDep) -> dict[str, Any]:
-    try:
+
+    def change(clock: Clock) -> None:
         if body.advance_seconds is not None:
-            rt.clock.advance(body.advance_seconds)
+            clock.advance(body.advance_seconds)
         if body.now is not None:
-            rt.clock.set(body.now)
+            clock.set(body.now)
         if body.frozen is not None:
-            rt.clock.freeze(body.frozen)
+            clock.freeze(body.frozen)
+
+    try:
+        rt.change_clock(change)
     except ValueError as exc:
         raise ControlError(422, str(exc)) from exc
-    rt.persist_clock()
     # Whatever became due by the new "now" happens before the call returns.
     rt.run_due()
     return _clock_view(rt)

@@ -95,14 +95,21 @@ def seed(session: Session, definition: SandboxDefinition, *, now: datetime) -> N
         for currency, amount in buyer.balances.items():
             session.add(Balance(owner=buyer_owner(buyer.login_id), currency=currency, amount=amount))
     for name in SEQUENCES:
-        session.add(Counter(name=name, value=0))
+        if session.get(Counter, name) is None:  # kept across resets: ids are never reused
+            session.add(Counter(name=name, value=0))
     session.flush()
 
 
+# Kept by a reset: the sequence counters (a process may hold a block of ids reserved from them)
+# and the world's version row.
+_KEPT = frozenset({"counter", "world"})
+
+
 def wipe(session: Session) -> None:
-    """Delete every row of every table (children first)."""
+    """Delete every row of every table (children first), but the counters and the world row."""
     for table in reversed(SQLModel.metadata.sorted_tables):
-        session.execute(delete(table))
+        if table.name not in _KEPT:
+            session.execute(delete(table))
 
 
 def find_application(session: Session, client_id: str) -> Application | None:
