@@ -84,6 +84,7 @@ async def _watch(runtime: Runtime) -> None:
         await asyncio.sleep(world.POLL_SECONDS)
         try:
             await run_in_threadpool(runtime.sync_world)
+            await run_in_threadpool(runtime.journal.flush)
         except Exception:  # a lost database connection must not end the watch
             log.exception("could not read the shared world state")
 

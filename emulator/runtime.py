@@ -150,6 +150,10 @@ class Runtime:
             self.world_seen = versions
 
     def close(self) -> None:
+        try:
+            self.journal.flush()
+        except Exception:  # the database may be gone already; the journal is not worth a hang
+            logging.getLogger("emulator").warning("could not write the last journal entries")
         self.notifier.close()
         self.db.dispose()
 
@@ -185,7 +189,9 @@ def build_runtime(settings: Settings) -> Runtime:
         db=db,
         clock=clock,
         definition=definition,
-        journal=Journal(size=settings.journal_size, enabled=settings.journal_enabled),
+        journal=Journal(
+            size=settings.journal_size, enabled=settings.journal_enabled, db=db, sequences=sequences
+        ),
         payments=payments,
         refunds=RefundService(db=db, clock=clock, settings=settings),
         notifier=notifier,

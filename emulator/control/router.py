@@ -15,6 +15,7 @@ from pydantic.alias_generators import to_camel
 from .. import __version__
 from ..clock import Clock, iso
 from ..errors import ControlError
+from ..journal import MAX_PAGE
 from ..runtime import Runtime
 from ..sandbox import service as sandbox
 from ..sandbox.models import AgentToken
@@ -158,10 +159,20 @@ def list_requests(
     client_id: Annotated[str | None, Query(alias="clientId")] = None,
     path: str | None = None,
     result_code: Annotated[str | None, Query(alias="resultCode")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    cursor: str | None = None,
 ) -> dict[str, Any]:
-    entries = rt.journal.list(client_id=client_id, path=path, result_code=result_code, limit=limit)
-    return {"requests": [e.public() for e in entries], "enabled": rt.journal.enabled}
+    """One page, newest first; ``next`` (present when older entries exist) is the next ``cursor``."""
+    try:
+        page = rt.journal.page(
+            client_id=client_id, path=path, result_code=result_code, limit=limit, cursor=cursor
+        )
+    except ValueError as exc:
+        raise ControlError(422, f"cursor: {exc}") from exc
+    out: dict[str, Any] = {"requests": [e.public() for e in page.entries], "enabled": rt.journal.enabled}
+    if page.next is not None:
+        out["next"] = page.next
+    return out
 
 
 @router.get("/requests/{entry_id}")
