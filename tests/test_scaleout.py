@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +38,7 @@ def database() -> Iterator[str]:
 def start_all(procs: list[EmulatorProcess]) -> list[EmulatorProcess]:
     """Start every process at the same instant (threads), wait for all to be healthy."""
     with ThreadPoolExecutor(max_workers=len(procs)) as pool:
-        return list(pool.map(lambda p: p.start(timeout=60), procs))
+        return list(pool.map(lambda p: p.start(timeout=180), procs))
 
 
 @pytest.fixture
@@ -132,3 +134,140 @@ def test_three_processes_started_at_once_on_a_fresh_database_all_come_up(
 
 def _app(sandbox: dict[str, Any]) -> dict[str, Any]:
     return next(a for a in sandbox["applications"] if a["role"] == "MERCHANT" and a["testCurrency"] == "USD")
+
+
+class Gateway:
+    """Signed gateway calls over one keep-alive client, keys loaded once (the test's hot loop)."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, Any] = {}
+        self._http = httpx.Client(timeout=30)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def post(self, base_url: str, app: dict[str, Any], api: str, body: dict[str, Any]) -> httpx.Response:
+        from emulator.signing import canonical_message, load_private_key, sign, signature_header
+
+        key = self._keys.get(app["clientId"])
+        if key is None:
+            key = self._keys[app["clientId"]] = load_private_key(app["merchantPrivateKeyPem"])
+        raw = json.dumps(body).encode()
+        path = f"/ams/sandbox/api/v1/payments/{api}"
+        req_time = str(int(time.time() * 1000))
+        message = canonical_message(
+            method="POST", path=path, client_id=app["clientId"], time=req_time, body=raw
+        )
+        headers = {
+            "content-type": "application/json; charset=UTF-8",
+            "client-id": app["clientId"],
+            "request-time": req_time,
+            "signature": signature_header(sign(message, key)),
+        }
+        return self._http.post(base_url + path, content=raw, headers=headers)
+
+    def call(self, base_url: str, app: dict[str, Any], api: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.post(base_url, app, api, body)
+        assert response.status_code == 200, response.text
+        data: dict[str, Any] = response.json()
+        return data
+
+
+@pytest.fixture
+def gw() -> Iterator[Gateway]:
+    g = Gateway()
+    yield g
+    g.close()
+
+
+def within(seconds: float, check: Any) -> float:
+    """Poll ``check()`` until true; returns how long it took (fails after ``seconds``)."""
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < seconds, "not seen in time"
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def test_clock_scenario_fault_and_journal_set_on_one_process_act_on_the_other(
+    two: list[EmulatorProcess], gw: Gateway
+) -> None:
+    a, b = (EmulatorClient(p.http_url) for p in two)
+    with a, b:
+        app = _app(a.sandbox())
+        # The clock: the changer at once, the other within a second (plus an HTTP round trip).
+        assert a.advance_clock(seconds=3600)["offsetSeconds"] >= 3600
+        assert a.clock()["offsetSeconds"] >= 3600
+        took = within(2.0, lambda: b.clock()["offsetSeconds"] >= 3600)
+        assert took < 1.5
+        # A scenario with count=1 set on A fires once, on B, and never again anywhere.
+        a.add_scenario(api="inquiryPayment", result_code="SYSTEM_ERROR", count=1)
+        time.sleep(1.0)
+        inquiry = {"paymentRequestId": "NOPE"}
+        assert (
+            gw.call(two[1].http_url, app, "inquiryPayment", inquiry)["result"]["resultCode"] == "SYSTEM_ERROR"
+        )
+        for p in two:
+            assert (
+                gw.call(p.http_url, app, "inquiryPayment", inquiry)["result"]["resultCode"]
+                == "ORDER_NOT_EXIST"
+            )
+        # A transport fault set on B acts on A.
+        b.add_fault(api="inquiryPayment", kind="http_status", status=503, count=1)
+        time.sleep(1.0)
+        assert gw.post(two[0].http_url, app, "inquiryPayment", inquiry).status_code == 503
+        assert gw.post(two[1].http_url, app, "inquiryPayment", inquiry).status_code == 200
+        assert b.faults() == [] or all(f["remaining"] == 0 for f in b.faults())
+        # The journal: a call answered by B is listed by A (within a second).
+        gw.call(two[1].http_url, app, "inquiryPayment", {"paymentRequestId": "SEEN-BY-A"})
+        within(2.0, lambda: any("SEEN-BY-A" in e["body"] for e in a.requests(limit=5)))
+        # Clearing on one clears for all.
+        a.add_scenario(api="inquiryPayment", result_code="SYSTEM_ERROR", count=5)
+        time.sleep(1.0)
+        b.clear_scenarios()
+        time.sleep(1.0)
+        assert (
+            gw.call(two[0].http_url, app, "inquiryPayment", inquiry)["result"]["resultCode"]
+            == "ORDER_NOT_EXIST"
+        )
+
+
+def test_reset_on_one_process_while_the_other_serves_fails_no_pay(
+    two: list[EmulatorProcess], gw: Gateway
+) -> None:
+    a, b = (EmulatorClient(p.http_url) for p in two)
+    with a, b:
+        app = _app(a.sandbox())
+        buyer = next(x["loginId"] for x in a.sandbox()["buyers"] if x["behaviour"] == "normal")
+
+        def pay(n: str) -> dict[str, Any]:
+            body = pay_body(b.payment_code(buyer), request_id=n, amount=100) | {
+                "paymentNotifyUrl": notify_url()
+            }
+            return gw.call(two[1].http_url, app, "pay", body)
+
+        first = [pay(f"BEFORE-{i}") for i in range(5)]  # B now holds a block of payment ids
+        a.reset()
+        after = [pay(f"AFTER-{i}") for i in range(40)]
+        assert {p["result"]["resultCode"] for p in first + after} == {"SUCCESS"}
+        assert len({p["paymentId"] for p in after}) == 40
+        # Resets racing with B's pays: a code issued before a reset is gone after it (the
+        # sandbox is back to its seed), but no pay is ever answered U or refused by the transport.
+        stop = threading.Event()
+        seen: Counter[str] = Counter()
+
+        def serve() -> None:
+            i = 0
+            while not stop.is_set() and i < 200:
+                seen[pay(f"RACE-{i}")["result"]["resultCode"]] += 1
+                i += 1
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            running = pool.submit(serve)
+            for _ in range(3):
+                time.sleep(0.3)
+                a.reset()
+            stop.set()
+            running.result()
+        assert seen["SUCCESS"] > 0
+        assert set(seen) <= {"SUCCESS", "USER_NOT_EXIST"}, seen
