@@ -25,7 +25,7 @@ from .reconciliation.install import install as install_reconciliation
 from .refunds import api as refunds_api
 from .runtime import Runtime, build_runtime
 from .settings import Settings
-from .tls import ensure_tls
+from .tls import tls_files
 from .wallet import router as wallet
 
 log = logging.getLogger("emulator")
@@ -96,7 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await run_in_threadpool(build_runtime, settings)
         if settings.tls_port:
-            await run_in_threadpool(ensure_tls, settings.data_dir, settings.extra_tls_hostnames)
+            await run_in_threadpool(tls_files, settings)
         app.state.runtime = wire(runtime)
         app.state.reconciliation = await run_in_threadpool(install_reconciliation, runtime)
         tasks = [asyncio.create_task(_tick(runtime)), asyncio.create_task(_watch(runtime))]

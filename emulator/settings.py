@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     public_url: str | None = None
     public_https_url: str | None = None
     log_level: str = "info"
+    # Scaling out (issue #13): your own CA for the HTTPS listener (PEM files; both or neither),
+    # e.g. one already in the clients' trust store or baked into an image. Unset: a CA is made
+    # once and kept in the database, shared by every process of the sandbox.
+    tls_ca_cert: Path | None = None
+    tls_ca_key: Path | None = None
 
     # Spec §9 U2: the real gateway probably answers INVALID_SIGNATURE / KEY_NOT_FOUND unsigned.
     # Signed is the default because the Go SDK rejects unsigned replies (Appendix D).

@@ -17,10 +17,10 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from emulator.testing import EmulatorClient
+from emulator.testing import EmulatorClient, NotificationReceiver
 
 from .conftest import pay_body
-from .support import POSTGRES_ENV, EmulatorProcess, postgres_database, signed_post
+from .support import POSTGRES_ENV, EmulatorProcess, free_port, postgres_database
 
 pytestmark = [
     pytest.mark.postgres,
@@ -43,7 +43,11 @@ def start_all(procs: list[EmulatorProcess]) -> list[EmulatorProcess]:
 
 @pytest.fixture
 def two(tmp_path: Path, database: str) -> Iterator[list[EmulatorProcess]]:
-    procs = [EmulatorProcess(tmp_path / f"p{i}", database_url=database, tls_port=0) for i in range(2)]
+    # HTTPS and SFTP on: their identities are what a load balancer's clients must see as one.
+    procs = [
+        EmulatorProcess(tmp_path / f"p{i}", database_url=database, tls_port=None, sftp_port=free_port())
+        for i in range(2)
+    ]
     with ExitStack() as stack:
         for p in procs:
             stack.callback(p.stop)
@@ -66,7 +70,7 @@ def notify_url(port: int = 9) -> str:
 
 
 def test_mixed_pay_refund_cancel_from_8_threads_never_answers_unknown(
-    two: list[EmulatorProcess], database: str
+    two: list[EmulatorProcess], database: str, gw: Gateway
 ) -> None:
     """The red-team mix: pay locks buyer then merchant, refund and cancel the other way round."""
     with EmulatorClient(two[0].http_url) as control:
@@ -87,7 +91,7 @@ def test_mixed_pay_refund_cancel_from_8_threads_never_answers_unknown(
                 body = pay_body(code, request_id=f"MIX-{n}-{i}", amount=100 + i) | {
                     "paymentNotifyUrl": notify_url()
                 }
-                paid = signed_post(url, app, "pay", body)
+                paid = gw.call(url, app, "pay", body)
                 seen = [paid["result"]["resultCode"]]
                 if i % 2:
                     refund = {
@@ -95,10 +99,10 @@ def test_mixed_pay_refund_cancel_from_8_threads_never_answers_unknown(
                         "paymentId": paid.get("paymentId", "none"),
                         "refundAmount": {"currency": "USD", "value": str(50)},
                     }
-                    seen.append(signed_post(other, app, "refund", refund)["result"]["resultCode"])
+                    seen.append(gw.call(other, app, "refund", refund)["result"]["resultCode"])
                 else:
                     cancel = {"paymentRequestId": f"MIX-{n}-{i}"}
-                    seen.append(signed_post(other, app, "cancel", cancel)["result"]["resultCode"])
+                    seen.append(gw.call(other, app, "cancel", cancel)["result"]["resultCode"])
                 with lock:
                     codes.update(seen)
 
@@ -121,7 +125,10 @@ def test_three_processes_started_at_once_on_a_fresh_database_all_come_up(
             stack.callback(p.stop)
         start_all(procs)
         seen = [httpx.get(f"{p.http_url}/_emulator/sandbox").json() for p in procs]
-        assert seen[0]["applications"] == seen[1]["applications"] == seen[2]["applications"]
+        # One seeded sandbox (each process advertises its own URLs, so compare identities).
+        ids = [[(a["clientId"], a["merchantPublicKey"]) for a in s["applications"]] for s in seen]
+        assert ids[0] == ids[1] == ids[2]
+        assert seen[0]["alipayPublicKey"] == seen[1]["alipayPublicKey"] == seen[2]["alipayPublicKey"]
         engine = create_engine(database)
         try:
             with engine.connect() as conn:
@@ -271,3 +278,45 @@ def test_reset_on_one_process_while_the_other_serves_fails_no_pay(
             running.result()
         assert seen["SUCCESS"] > 0
         assert set(seen) <= {"SUCCESS", "USER_NOT_EXIST"}, seen
+
+
+def test_300_pays_through_two_processes_notify_exactly_300_times(
+    two: list[EmulatorProcess], gw: Gateway
+) -> None:
+    with NotificationReceiver() as receiver, EmulatorClient(two[0].http_url) as a:
+        sandbox = a.sandbox()
+        app = _app(sandbox)
+        buyer = next(x["loginId"] for x in sandbox["buyers"] if x["behaviour"] == "normal")
+
+        def pays(n: int) -> int:
+            ok = 0
+            with EmulatorClient(two[n % 2].http_url) as control:
+                for i in range(75):
+                    url = two[(n + i) % 2].http_url
+                    body = pay_body(control.payment_code(buyer), request_id=f"N-{n}-{i}", amount=100)
+                    body["paymentNotifyUrl"] = receiver.url
+                    ok += gw.call(url, app, "pay", body)["result"]["resultCode"] == "SUCCESS"
+                    if n == 0 and i == 40:
+                        a.advance_clock(seconds=86_400)  # a clock jump halfway: no lease expires
+            return ok
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            assert sum(pool.map(pays, range(4))) == 300
+        notes = receiver.wait_for(300, timeout=60)
+        time.sleep(2.5)  # anything duplicated would arrive within the next ticks
+        ids = [json.loads(n.body)["paymentId"] for n in receiver.received]
+        assert len(ids) == len(set(ids)) == 300, (len(ids), len(set(ids)))
+        assert len(notes) >= 300
+
+
+def test_every_process_serves_the_same_ca_certificate_and_sftp_host_key(two: list[EmulatorProcess]) -> None:
+    pems = [httpx.get(f"{p.http_url}/_emulator/ca.pem").text for p in two]
+    assert pems[0] == pems[1] and "BEGIN CERTIFICATE" in pems[0]
+    for name in ("tls/server.pem", "sftp/ssh_host_ed25519_key.pub"):
+        assert (two[0].data_dir / name).read_bytes() == (two[1].data_dir / name).read_bytes(), name
+    # Both HTTPS listeners present that certificate, trusted through the one CA.
+    ca = two[0].data_dir / "tls" / "ca.pem"
+    for p in two:
+        assert (
+            httpx.get(f"https://localhost:{p.tls_port}/_emulator/health", verify=str(ca)).status_code == 200
+        )
