@@ -41,6 +41,7 @@ _OPTIONS: list[tuple[str, str, type, str]] = [
         "extra certificate names, comma-separated (ALIPAY_EMULATOR_TLS_HOSTNAMES)",
     ),
     ("--log-level", "log_level", str, "debug, info, warning (ALIPAY_EMULATOR_LOG_LEVEL)"),
+    ("--workers", "workers", int, "processes on the same ports and database (ALIPAY_EMULATOR_WORKERS)"),
 ]
 
 
@@ -103,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         if args.command == "serve":
+            if settings.workers > 1:
+                from .workers import supervise
+
+                return supervise(settings)
             from .server import serve
 
             asyncio.run(serve(settings))

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Generator
 
 import uvicorn
@@ -45,6 +46,25 @@ def _config(app: object, settings: Settings, *, port: int, lifespan: str, **tls:
     )
 
 
+def _shared_socket(host: str, port: int) -> socket.socket:
+    """A listening socket other workers bind too (SO_REUSEPORT): the kernel spreads connections."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+async def _serve_on(server: uvicorn.Server, settings: Settings, port: int) -> None:
+    if settings.reuse_port:
+        await server.serve(sockets=[_shared_socket(settings.host, port)])
+    else:
+        await server.serve()
+
+
 async def serve(settings: Settings) -> None:
     app = create_app(settings)
     asgi = GatewayDispatch(app, owner=app)
@@ -67,7 +87,7 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    http_task = asyncio.create_task(http.serve())
+    http_task = asyncio.create_task(_serve_on(http, settings, settings.port))
     while not http.started and not http_task.done():
         await asyncio.sleep(0.01)
     if http_task.done():
@@ -75,7 +95,7 @@ async def serve(settings: Settings) -> None:
         raise SystemExit(1)
     tls_task: asyncio.Task[None] | None = None
     if tls is not None:
-        tls_task = asyncio.create_task(tls.serve())
+        tls_task = asyncio.create_task(_serve_on(tls, settings, settings.tls_port))
         while not tls.started and not tls_task.done():
             await asyncio.sleep(0.01)
         if tls_task.done():
@@ -92,6 +112,7 @@ async def serve(settings: Settings) -> None:
                 port=settings.sftp_port,
                 data_dir=settings.data_dir,
                 database_url=settings.resolved_database_url,
+                reuse_port=settings.reuse_port,
             )
         except OSError as exc:
             log.error("cannot serve SFTP on %s:%s: %s", settings.host, settings.sftp_port, exc)

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     # once and kept in the database, shared by every process of the sandbox.
     tls_ca_cert: Path | None = None
     tls_ca_key: Path | None = None
+    # `serve` runs this many processes on the same ports (SO_REUSEPORT: the kernel spreads the
+    # connections) and the same database; each is a whole emulator. reuse_port is how the
+    # supervisor tells its workers to bind that way.
+    workers: int = Field(default=1, ge=1, le=64)
+    reuse_port: bool = False
 
     # Spec §9 U2: the real gateway probably answers INVALID_SIGNATURE / KEY_NOT_FOUND unsigned.
     # Signed is the default because the Go SDK rejects unsigned replies (Appendix D).

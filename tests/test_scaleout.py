@@ -146,9 +146,10 @@ def _app(sandbox: dict[str, Any]) -> dict[str, Any]:
 class Gateway:
     """Signed gateway calls over one keep-alive client, keys loaded once (the test's hot loop)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, keepalive: bool = True) -> None:
         self._keys: dict[str, Any] = {}
-        self._http = httpx.Client(timeout=30)
+        limits = httpx.Limits() if keepalive else httpx.Limits(max_keepalive_connections=0)
+        self._http = httpx.Client(timeout=30, limits=limits)
 
     def close(self) -> None:
         self._http.close()
@@ -320,3 +321,72 @@ def test_every_process_serves_the_same_ca_certificate_and_sftp_host_key(two: lis
         assert (
             httpx.get(f"https://localhost:{p.tls_port}/_emulator/health", verify=str(ca)).status_code == 200
         )
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def test_kill_9_of_one_worker_under_load_loses_no_acknowledged_payment(tmp_path: Path, database: str) -> None:
+    proc = EmulatorProcess(
+        tmp_path / "w", database_url=database, tls_port=0, env={"ALIPAY_EMULATOR_WORKERS": "2"}
+    ).start(timeout=180)
+    try:
+        assert proc.proc is not None
+        within(120, lambda: len(_children(proc.proc.pid)) == 2)  # type: ignore[union-attr]
+        time.sleep(3)  # let the second worker finish its start-up
+        with EmulatorClient(proc.http_url) as control:
+            sandbox = control.sandbox()
+        app = _app(sandbox)
+        buyer = next(x["loginId"] for x in sandbox["buyers"] if x["behaviour"] == "normal")
+        acknowledged: list[str] = []
+        refused = [0]
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def load(n: int) -> None:
+            gw = Gateway(keepalive=False)  # a new connection per call: the kernel spreads them
+            try:
+                with EmulatorClient(proc.http_url) as control:
+                    for i in range(400):
+                        if stop.is_set():
+                            break
+                        rid = f"K-{n}-{i}"
+                        try:
+                            body = pay_body(control.payment_code(buyer), request_id=rid, amount=100)
+                            body["paymentNotifyUrl"] = notify_url()
+                            answer = gw.call(proc.http_url, app, "pay", body)
+                        except Exception:  # a dropped connection: not acknowledged
+                            with lock:
+                                refused[0] += 1
+                            continue
+                        if answer["result"]["resultCode"] == "SUCCESS":
+                            with lock:
+                                acknowledged.append(rid)
+            finally:
+                gw.close()
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            running = [pool.submit(load, n) for n in range(4)]
+            within(120, lambda: len(acknowledged) >= 20)
+            victim = _children(proc.proc.pid)[0]
+            os.kill(victim, 9)
+            killed_at = len(acknowledged)
+            within(120, lambda: len(acknowledged) >= killed_at + 40)  # the survivor and the restart serve
+            stop.set()
+            for r in running:
+                r.result()
+        gw = Gateway()
+        try:
+            for rid in acknowledged:
+                status = gw.call(proc.http_url, app, "inquiryPayment", {"paymentRequestId": rid})[
+                    "paymentStatus"
+                ]
+                assert status == "SUCCESS", rid
+        finally:
+            gw.close()
+        within(60, lambda: len(_children(proc.proc.pid)) == 2)  # type: ignore[union-attr]
+        print(f"acknowledged {len(acknowledged)}, refused by the transport {refused[0]}")
+    finally:
+        assert proc.stop() == 0

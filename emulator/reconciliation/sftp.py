@@ -338,7 +338,13 @@ class SftpDrop:
 
 
 async def start_sftp_server(
-    service: ReconciliationService, *, host: str, port: int, data_dir: Path, database_url: str | None = None
+    service: ReconciliationService,
+    *,
+    host: str,
+    port: int,
+    data_dir: Path,
+    database_url: str | None = None,
+    reuse_port: bool = False,
 ) -> SftpDrop:
     """Listen for SFTP on ``host:port`` (0: any free port); ``stop()`` the result to close."""
     if logging.getLogger("asyncssh").level == logging.NOTSET:
@@ -355,5 +361,6 @@ async def start_sftp_server(
         allow_scp=False,
         login_timeout=30,
         reuse_address=True,
+        reuse_port=reuse_port,
     )
     return SftpDrop(acceptor, live)
