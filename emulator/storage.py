@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, bindparam, event, insert, text, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Field, Session, SQLModel, create_engine
 
@@ -113,16 +113,25 @@ class SequenceBlocks:
         with self._lock:
             n = self._next.get(name, 0)
             if n == 0 or n > self._end[name]:
-                with self._db.write_connection() as conn:
-                    row = conn.execute(_RESERVE, {"n": name, "k": self._block}).first()
-                    if row is None:
-                        conn.execute(insert(_COUNTERS), {"name": name, "value": self._block})
-                        high = self._block
-                    else:
-                        high = int(row[0])
+                high = self._db.transaction_connection(lambda conn: self._reserve(conn, name))
                 n, self._end[name] = high - self._block + 1, high
             self._next[name] = n + 1
             return n
+
+    def _reserve(self, conn: Connection, name: str) -> int:
+        row = conn.execute(_RESERVE, {"n": name, "k": self._block}).first()
+        if row is not None:
+            return int(row[0])
+        # First use of this sequence: another process may create the row at the same moment.
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(_COUNTERS), {"name": name, "value": self._block})
+            return self._block
+        except IntegrityError:
+            pass
+        row = conn.execute(_RESERVE, {"n": name, "k": self._block}).first()
+        assert row is not None
+        return int(row[0])
 
     @contextmanager
     def resetting(self) -> Iterator[None]:

@@ -30,7 +30,7 @@ from .models import (
     merchant_owner,
 )
 
-SEQUENCES = ("payment", "refund", "payment_code", "agent_token")
+SEQUENCES = ("payment", "refund", "payment_code", "agent_token", "journal")
 
 
 def is_seeded(session: Session) -> bool:
