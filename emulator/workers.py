@@ -94,4 +94,7 @@ def supervise(settings: Settings) -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
             codes.append(proc.wait(5))
-    return 0 if quick_deaths <= MAX_RESTARTS and all(c == 0 for c in codes) else 1
+    # A worker stopped by our SIGTERM before it had installed its own handler (still starting)
+    # ends with -SIGTERM: that is a clean stop too.
+    clean = all(c in (0, -signal.SIGTERM) for c in codes)
+    return 0 if quick_deaths <= MAX_RESTARTS and clean else 1
