@@ -165,14 +165,15 @@ def build_runtime(settings: Settings) -> Runtime:
     db = Database(settings.resolved_database_url)
     with db.startup_lock():  # processes started together: one creates and seeds, the others wait
         db.create_schema()
+        with db.write() as session:
+            world.ensure(session)
+        with db.read_connection() as conn:
+            seen = world.read(conn)  # before the clock: a change in between shows at the next poll
         with db.read() as session:
             clock = Clock(load_clock_state(session))
         with db.write() as session:
-            world.ensure(session)
             if not sandbox.is_seeded(session):
                 sandbox.seed(session, definition, now=clock.now())
-        with db.read_connection() as conn:
-            seen = world.read(conn)
     directory = Directory(db)
     sequences = SequenceBlocks(db)
     payments = PaymentService(
