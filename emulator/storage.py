@@ -39,8 +39,10 @@ log = logging.getLogger("emulator")
 RETRY_ATTEMPTS = 8
 RETRY_PAUSE_SECONDS = 0.004
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
-# pg_advisory_lock key for start-up (schema, migrations, seeding): "alipay-emulator" in hex, cut.
-STARTUP_LOCK_KEY = 0x616C69706179
+# pg_advisory_lock keys for start-up (schema, seeding): "alip" and the database's oid, so
+# emulators of different databases on one server never wait for each other.
+STARTUP_LOCK_KEY = 0x616C6970
+_DATABASE_OID = "(SELECT oid::int FROM pg_database WHERE datname = current_database())"
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -201,12 +203,14 @@ class Database:
         """
         if self.dialect == "postgresql":
             with self._writer.connect() as conn:
-                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": STARTUP_LOCK_KEY})
+                conn.execute(text(f"SELECT pg_advisory_lock(:k, {_DATABASE_OID})"), {"k": STARTUP_LOCK_KEY})
                 conn.commit()
                 try:
                     yield
                 finally:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": STARTUP_LOCK_KEY})
+                    conn.execute(
+                        text(f"SELECT pg_advisory_unlock(:k, {_DATABASE_OID})"), {"k": STARTUP_LOCK_KEY}
+                    )
                     conn.commit()
             return
         database = make_url(self.url).database
