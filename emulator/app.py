@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import __version__
+from . import __version__, world
 from .acceptance import pages as acceptance_pages
 from .acceptance import router as acceptance
 from .acceptance.install import install as install_acceptance
@@ -36,7 +36,7 @@ from .registrations import router as registrations
 from .runtime import Runtime, build_runtime
 from .settings import Settings
 from .startup import Prepared
-from .tls import ensure_tls
+from .tls import tls_files
 from .wallet import router as wallet
 from .web import devcenter as devcenter_pages
 from .web import pages as web_pages
@@ -99,6 +99,17 @@ async def _tick(runtime: Runtime, interval: float = 1.0) -> None:
         await run_in_threadpool(runtime.run_due)
 
 
+async def _watch(runtime: Runtime) -> None:
+    """Follow what other processes on the database change (clock, scenarios, faults, reset)."""
+    while True:
+        await asyncio.sleep(world.POLL_SECONDS)
+        try:
+            await run_in_threadpool(runtime.sync_world)
+            await run_in_threadpool(runtime.journal.flush)
+        except Exception:  # a lost database connection must not end the watch
+            log.exception("could not read the shared world state")
+
+
 def create_app(settings: Settings | None = None, *, prepared: Prepared | None = None) -> FastAPI:
     """``prepared``: a runtime ``serve`` already built and checked (emulator.startup)."""
     settings = settings or Settings()
@@ -112,17 +123,18 @@ def create_app(settings: Settings | None = None, *, prepared: Prepared | None = 
         else:
             runtime = await run_in_threadpool(build_runtime, settings)
             if settings.tls_port:
-                await run_in_threadpool(ensure_tls, settings.data_dir, settings.extra_tls_hostnames)
+                await run_in_threadpool(tls_files, settings)
             app.state.runtime = wire(runtime)
             app.state.reconciliation = await run_in_threadpool(install_reconciliation, runtime)
         app.state.acceptance = install_acceptance(runtime)
-        ticker = asyncio.create_task(_tick(runtime))
+        tasks = [asyncio.create_task(_tick(runtime)), asyncio.create_task(_watch(runtime))]
         try:
             yield
         finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             runtime.close()
 
     app = FastAPI(

@@ -50,6 +50,7 @@ _SERVE_OPTIONS: list[tuple[str, str, type, str]] = [
     ),
     ("--log-level", "log_level", str, "debug, info, warning, error (ALIPAY_EMULATOR_LOG_LEVEL)"),
     ("--log-format", "log_format", str, "text or json (ALIPAY_EMULATOR_LOG_FORMAT)"),
+    ("--workers", "workers", int, "processes on the same ports and database (ALIPAY_EMULATOR_WORKERS)"),
 ]
 _ALL_OPTIONS = _SERVE_OPTIONS
 
@@ -217,6 +218,10 @@ def _serve(settings: Settings) -> int:
 
     for warning in unknown_variables(os.environ):
         logging.getLogger("emulator").warning("%s", warning)
+    if settings.workers > 1:  # issue #13: N whole emulators on the same ports and database
+        from .workers import supervise
+
+        return supervise(settings)
     try:
         asyncio.run(serve(settings))
     except StartupError as exc:

@@ -14,10 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlmodel import Session
 
+from . import world
 from .applications import store as app_store
 from .applications.service import ApplicationService
-from .clock import Clock, DueEvent
+from .clock import Clock, ClockState, DueEvent
 from .control.models import load_clock_state, save_clock_state
 from .control.reset import reset_application
 from .control.simulation import Simulations
@@ -49,6 +51,9 @@ class Runtime:
     sequences: SequenceBlocks
     registrations: RegistrationService
     simulations: Simulations = field(default_factory=Simulations)
+    # The world versions this process has applied (see world.py and sync_world).
+    world_seen: world.Versions = field(default_factory=world.Versions)
+    _world_lock: threading.Lock = field(default_factory=threading.Lock)
     operations: dict[str, Operation] = field(default_factory=dict)
     # Work that becomes due as the virtual clock moves (expiries, retries, reports). Each hook
     # gets the clock's "now" and must be idempotent: it runs every second and after every
@@ -115,15 +120,24 @@ class Runtime:
         """
         with self._due_lock:
             if client_id is not None:
-                with self.db.write() as session:
-                    reset_application(session, self.definition, client_id)
+                self.db.transaction(lambda session: reset_application(session, self.definition, client_id))
             else:
-                self.clock.restore(type(self.clock.state)())
-                with self.sequences.resetting(), self.db.write() as session:
+                # Sequence counters are never rewound (sandbox.wipe keeps them): every process's
+                # reserved id block stays valid, so a reset here never makes another process
+                # insert an id twice. The epoch tells the others to drop what they cached.
+                def work(session: Session) -> world.Versions:
+                    world.lock(session)
                     kept = app_store.snapshot(session)  # runtime applications are configuration
                     sandbox.wipe(session)
-                    sandbox.seed(session, self.definition, now=self.clock.now())
-                    app_store.restore(session, kept, now=self.clock.now())
+                    sandbox.seed(session, self.definition, now=self.clock.real_now())
+                    app_store.restore(session, kept, now=self.clock.real_now())
+                    save_clock_state(session, ClockState())
+                    return world.bump(session, clock=True, epoch=True, simulations=True)
+
+                versions = self.db.transaction(work)
+                with self._world_lock:
+                    self.clock.restore(ClockState())
+                    self.world_seen = versions
             self.directory.invalidate()
             self.journal.clear(client_id=client_id)
             self.simulations.clear(client_id=client_id)
@@ -145,11 +159,50 @@ class Runtime:
         events = [e for source in self.event_sources for e in source(now) if e.at > now]
         return sorted(events, key=lambda e: e.at)
 
-    def persist_clock(self) -> None:
-        with self.db.write() as session:
+    def change_clock(self, change: Callable[[Clock], object]) -> None:
+        """Apply ``change`` to the shared clock: to the state in the database, under its lock.
+
+        This process sees the change at once, the others within ``world.POLL_SECONDS``.
+        ``change`` may raise ``ValueError`` (nothing changes then).
+        """
+
+        def work(session: Session) -> world.Versions:
+            world.lock(session)
+            self.clock.restore(load_clock_state(session))
+            change(self.clock)
             save_clock_state(session, self.clock.state)
+            return world.bump(session, clock=True)
+
+        with self._world_lock:
+            try:
+                self.world_seen = self.db.transaction(work)
+            except ValueError:
+                with self.db.read() as session:
+                    self.clock.restore(load_clock_state(session))
+                raise
+
+    def sync_world(self) -> None:
+        """Apply what other processes changed: clock, scenarios and faults, a reset."""
+        with self._world_lock:
+            with self.db.read_connection() as conn:
+                versions = world.read(conn)
+            seen = self.world_seen
+            if versions == seen:
+                return
+            if versions.clock != seen.clock or versions.epoch != seen.epoch:
+                with self.db.read() as session:
+                    self.clock.restore(load_clock_state(session))
+            if versions.epoch != seen.epoch:
+                self.directory.invalidate()
+            if versions.simulations != seen.simulations or versions.epoch != seen.epoch:
+                self.simulations.reload()
+            self.world_seen = versions
 
     def close(self) -> None:
+        try:
+            self.journal.flush()
+        except Exception:  # the database may be gone already; the journal is not worth a hang
+            logging.getLogger("emulator").warning("could not write the last journal entries")
         # Under the due-work lock: a ticker run still in its worker thread after the ticker task
         # was cancelled would otherwise lose its connection to the disposed pool (unclosed).
         with self._due_lock:
@@ -162,12 +215,17 @@ def build_runtime(settings: Settings) -> Runtime:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     definition = load_definition(settings.fixtures_dir)
     db = Database(settings.resolved_database_url)
-    db.create_schema()
-    with db.read() as session:
-        clock = Clock(load_clock_state(session))
-    with db.write() as session:
-        if not sandbox.is_seeded(session):
-            sandbox.seed(session, definition, now=clock.now())
+    with db.startup_lock():  # processes started together: one creates and seeds, the others wait
+        db.create_schema()
+        with db.write() as session:
+            world.ensure(session)
+        with db.read_connection() as conn:
+            seen = world.read(conn)  # before the clock: a change in between shows at the next poll
+        with db.read() as session:
+            clock = Clock(load_clock_state(session))
+        with db.write() as session:
+            if not sandbox.is_seeded(session):
+                sandbox.seed(session, definition, now=clock.now())
     directory = Directory(db)
     sequences = SequenceBlocks(db)
     registrations = RegistrationService(
@@ -192,14 +250,19 @@ def build_runtime(settings: Settings) -> Runtime:
         db=db,
         clock=clock,
         definition=definition,
-        journal=Journal(size=settings.journal_size, enabled=settings.journal_enabled),
+        journal=Journal(
+            size=settings.journal_size, enabled=settings.journal_enabled, db=db, sequences=sequences
+        ),
         payments=payments,
         refunds=RefundService(db=db, clock=clock, settings=settings),
         notifier=notifier,
         directory=directory,
         sequences=sequences,
         registrations=registrations,
+        simulations=Simulations(db),
+        world_seen=seen,
     )
+    runtime.simulations.reload()
     notifier.key_for = runtime.alipay_key_for  # issue #9: live applications' notifications
     runtime.reset_hooks.append(lambda client_id: app_store.after_scoped_reset(db, client_id))
     # Payments first: an expiry or completion may queue a notification delivered right after.

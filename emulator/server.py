@@ -14,7 +14,7 @@ from .app import GatewayDispatch, create_app
 from .reconciliation.sftp import SftpDrop, start_sftp_server
 from .settings import Settings
 from .startup import StartupError, prepare
-from .tls import ensure_tls
+from .tls import tls_files
 from .transport import DroppableHttpProtocol
 
 log = logging.getLogger("emulator")
@@ -73,7 +73,7 @@ async def serve(settings: Settings) -> None:
     http = _Server(_config(asgi, settings, port=settings.port, lifespan="on"))
     tls: _Server | None = None
     if settings.tls_port:
-        files = ensure_tls(settings.data_dir, settings.extra_tls_hostnames)
+        files = tls_files(settings)
         tls = _Server(
             _config(
                 asgi,
@@ -113,6 +113,8 @@ async def serve(settings: Settings) -> None:
                 host=settings.host,
                 port=settings.sftp_port,
                 data_dir=settings.data_dir,
+                database_url=settings.resolved_database_url,
+                reuse_port=settings.reuse_port,
             )
         except OSError as exc:
             for server, task in ((tls, tls_task), (http, http_task)):

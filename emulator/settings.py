@@ -49,6 +49,17 @@ class Settings(BaseSettings):
     def _lower(cls, v: object) -> object:
         return v.lower() if isinstance(v, str) else v
 
+    # Scaling out (issue #13): your own CA for the HTTPS listener (PEM files; both or neither),
+    # e.g. one already in the clients' trust store or baked into an image. Unset: a CA is made
+    # once and kept in the database, shared by every process of the sandbox.
+    tls_ca_cert: Path | None = None
+    tls_ca_key: Path | None = None
+    # `serve` runs this many processes on the same ports (SO_REUSEPORT: the kernel spreads the
+    # connections) and the same database; each is a whole emulator. reuse_port is how the
+    # supervisor tells its workers to bind that way.
+    workers: int = Field(default=1, ge=1, le=64)
+    reuse_port: bool = False
+
     # Spec §3.6 / §9 U6: cancellable until the end of the payment's GMT+8 day plus this grace.
     cancel_grace_minutes: int = Field(default=15, ge=0)
     # When set, a fixed cancel window (seconds after creation) replaces the calendar rule.

@@ -93,11 +93,17 @@ def check_data_dir(path: Path) -> None:
         raise StartupError(variable, f"{path} is not writable: {exc.strerror or exc}") from exc
 
 
-def listen(host: str, port: int, setting: str) -> socket.socket:
-    """A bound socket for ``host:port``, or a StartupError naming ``setting``'s variable."""
+def listen(host: str, port: int, setting: str, *, reuse_port: bool = False) -> socket.socket:
+    """A bound socket for ``host:port``, or a StartupError naming ``setting``'s variable.
+
+    ``reuse_port``: the workers of ``serve --workers N`` all bind the same port (SO_REUSEPORT)
+    and the kernel spreads the connections over them (issue #13).
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -134,18 +140,19 @@ def prepare(settings: Settings, *, bind: bool = True) -> Prepared:
     from .reconciliation.install import install as install_reconciliation
     from .runtime import build_runtime
     from .sandbox.fixtures import FixtureError
-    from .tls import ensure_tls
+    from .tls import tls_files
 
     sockets: dict[str, socket.socket] = {}
     try:
         if bind:
-            sockets["http"] = listen(settings.host, settings.port, "port")
+            shared = settings.reuse_port
+            sockets["http"] = listen(settings.host, settings.port, "port", reuse_port=shared)
             if settings.tls_port:
-                sockets["https"] = listen(settings.host, settings.tls_port, "tls_port")
+                sockets["https"] = listen(settings.host, settings.tls_port, "tls_port", reuse_port=shared)
             if settings.sftp_port:
                 # Checked here, released for the SFTP server to bind just after (asyncssh binds
                 # its own socket).
-                listen(settings.host, settings.sftp_port, "sftp_port").close()
+                listen(settings.host, settings.sftp_port, "sftp_port", reuse_port=shared).close()
         check_data_dir(settings.data_dir)
         try:
             runtime = build_runtime(settings)
@@ -164,7 +171,7 @@ def prepare(settings: Settings, *, bind: bool = True) -> Prepared:
                 raise StartupError(None, str(exc)) from exc
             if settings.tls_port:
                 try:
-                    ensure_tls(settings.data_dir, settings.extra_tls_hostnames)
+                    tls_files(settings)
                 except OSError as exc:
                     raise StartupError(
                         env_name("data_dir"), f"cannot write the TLS files: {exc.strerror or exc}"

@@ -5,21 +5,52 @@ Writes go through ``Database.write()``. On SQLite that transaction starts with
 halfway with "database is locked", and writers of this process first queue on a lock of their
 own (SQLite's busy handler would make them sleep and retry, which shows as second-long tails).
 Readers use a separate autocommit engine and never block (WAL).
+
+``Database.transaction()`` / ``transaction_connection()`` run a unit of work and, on
+PostgreSQL, run it again from the start when the database aborted it as a deadlock victim or a
+serialization failure (SQLSTATE 40P01 / 40001): a bounded number of times, with a short growing
+pause, so a conflict between concurrent money movements never reaches the caller as an error.
+The work must therefore be a function of its transaction only (no side effects outside it).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, bindparam, event, insert, text, update
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Field, Session, SQLModel, create_engine
+
+T = TypeVar("T")
+log = logging.getLogger("emulator")
+
+# How often one unit of work is tried when PostgreSQL aborts it as a deadlock victim or a
+# serialization failure, and the pause before the n-th retry (n * RETRY_PAUSE_SECONDS).
+RETRY_ATTEMPTS = 8
+RETRY_PAUSE_SECONDS = 0.004
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+# pg_advisory_lock keys for start-up (schema, seeding): "alip" and the database's oid, so
+# emulators of different databases on one server never wait for each other.
+STARTUP_LOCK_KEY = 0x616C6970
+_DATABASE_OID = "(SELECT oid::int FROM pg_database WHERE datname = current_database())"
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """A transaction the database aborted only because of a concurrent one: safe to run again."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    return getattr(orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
 
 
 class Counter(SQLModel, table=True):
@@ -84,16 +115,25 @@ class SequenceBlocks:
         with self._lock:
             n = self._next.get(name, 0)
             if n == 0 or n > self._end[name]:
-                with self._db.write_connection() as conn:
-                    row = conn.execute(_RESERVE, {"n": name, "k": self._block}).first()
-                    if row is None:
-                        conn.execute(insert(_COUNTERS), {"name": name, "value": self._block})
-                        high = self._block
-                    else:
-                        high = int(row[0])
+                high = self._db.transaction_connection(lambda conn: self._reserve(conn, name))
                 n, self._end[name] = high - self._block + 1, high
             self._next[name] = n + 1
             return n
+
+    def _reserve(self, conn: Connection, name: str) -> int:
+        row = conn.execute(_RESERVE, {"n": name, "k": self._block}).first()
+        if row is not None:
+            return int(row[0])
+        # First use of this sequence: another process may create the row at the same moment.
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(_COUNTERS), {"name": name, "value": self._block})
+            return self._block
+        except IntegrityError:
+            pass
+        row = conn.execute(_RESERVE, {"n": name, "k": self._block}).first()
+        assert row is not None
+        return int(row[0])
 
     @contextmanager
     def resetting(self) -> Iterator[None]:
@@ -154,6 +194,36 @@ class Database:
     def engine(self) -> Engine:
         return self._writer
 
+    @contextmanager
+    def startup_lock(self) -> Iterator[None]:
+        """Held while one process creates the schema and seeds: N processes may start at once.
+
+        PostgreSQL: a session-level advisory lock; SQLite: an exclusive lock on a file beside
+        the database (in-memory databases are private to the process and need none).
+        """
+        if self.dialect == "postgresql":
+            with self._writer.connect() as conn:
+                conn.execute(text(f"SELECT pg_advisory_lock(:k, {_DATABASE_OID})"), {"k": STARTUP_LOCK_KEY})
+                conn.commit()
+                try:
+                    yield
+                finally:
+                    conn.execute(
+                        text(f"SELECT pg_advisory_unlock(:k, {_DATABASE_OID})"), {"k": STARTUP_LOCK_KEY}
+                    )
+                    conn.commit()
+            return
+        database = make_url(self.url).database
+        if self.dialect != "sqlite" or not database or database == ":memory:":
+            yield
+            return
+        with open(f"{database}.lock", "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def create_schema(self) -> None:
         SQLModel.metadata.create_all(self._writer)
 
@@ -175,6 +245,28 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    def transaction(self, work: Callable[[Session], T]) -> T:
+        """``work(session)`` in ``write()``, run again whole after a deadlock/serialization abort."""
+        return self._retrying(self.write, work)
+
+    def transaction_connection(self, work: Callable[[Connection], T]) -> T:
+        """``work(conn)`` in ``write_connection()``, with the same retry as ``transaction()``."""
+        return self._retrying(self.write_connection, work)
+
+    @staticmethod
+    def _retrying(begin: Callable[[], contextlib.AbstractContextManager[Any]], work: Callable[[Any], T]) -> T:
+        attempt = 1
+        while True:
+            try:
+                with begin() as tx:
+                    return work(tx)
+            except DBAPIError as exc:
+                if attempt >= RETRY_ATTEMPTS or not is_retryable(exc):
+                    raise
+                log.debug("transaction aborted by a concurrent one (attempt %d), retrying", attempt)
+            time.sleep(attempt * RETRY_PAUSE_SECONDS)
+            attempt += 1
 
     @contextmanager
     def read_connection(self) -> Iterator[Connection]:

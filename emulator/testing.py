@@ -76,7 +76,7 @@ class EmulatorServer:
     def ca_file(self) -> Path:
         return self.data_dir / "tls" / "ca.pem"
 
-    def start(self, timeout: float = 30) -> EmulatorServer:
+    def start(self, timeout: float = 90) -> EmulatorServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ALIPAY_EMULATOR_")}
         env.update(
             ALIPAY_EMULATOR_PORT=str(self.port),

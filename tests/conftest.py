@@ -182,7 +182,7 @@ class Live:
 @contextmanager
 def running(process: EmulatorProcess, *, backend: str) -> Iterator[Live]:
     """Start ``process``, give it an SDK driver and a control client; stop all, expect exit 0."""
-    process.start()
+    process.start(timeout=120)  # generous: a shared CI machine may be slow to import and seed
     port_override = None if process.tls_port == 443 else process.tls_port
     sdk = SdkDriver(ensure_sdk_venv(), ca_file=process.ca_file, port_override=port_override)
     control = EmulatorClient(process.http_url)

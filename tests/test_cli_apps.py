@@ -73,7 +73,10 @@ def test_app_commands_on_the_data_directory(capsys: pytest.CaptureFixture[str], 
     code, _, err = run(capsys, "app", "launch", cid, "--public-key-file", str(key_file), *data)
     assert code == 1 and "acceptance" in err  # the go-live gate: no passed acceptance run yet
     launched = as_json(capsys, "app", "launch", cid, "--force", *data)
-    assert launched["status"] == "LAUNCHED_WITHOUT_ACCEPTANCE" and launched["live"]["publicKey"] == pair["publicKey"]
+    assert (
+        launched["status"] == "LAUNCHED_WITHOUT_ACCEPTANCE"
+        and launched["live"]["publicKey"] == pair["publicKey"]
+    )
     code, _, err = run(capsys, "app", "launch", cid, *data)
     assert code == 1 and "already launched" in err
     code, _, err = run(capsys, "app", "launch", cid, "--public-key-file", str(tmp_path / "missing"), *data)

@@ -157,14 +157,12 @@ def parse_duration(text: str) -> float:
 
 def advance_clock(rt: Runtime, seconds: float) -> None:
     """Move the emulator clock forward and run whatever became due, before returning."""
-    rt.clock.advance(seconds)
-    rt.persist_clock()
+    rt.change_clock(lambda clock: clock.advance(seconds))
     rt.run_due()
 
 
 def set_frozen(rt: Runtime, frozen: bool) -> None:
-    rt.clock.freeze(frozen)
-    rt.persist_clock()
+    rt.change_clock(lambda clock: clock.freeze(frozen))
 
 
 def advance_to_next_event(rt: Runtime) -> DueEvent:

@@ -22,7 +22,12 @@ def reset_application(session: Session, definition: SandboxDefinition, client_id
     Returns how many payments were removed. Keys and ISV tokens go back to their seeded state.
     """
     require_application(session, client_id)
-    payments = session.exec(select(Payment).where(Payment.client_id == client_id).with_for_update()).all()
+    payments = session.exec(
+        select(Payment)
+        .where(Payment.client_id == client_id)
+        .order_by(col(Payment.payment_id))  # one lock order, like every other locker of payments
+        .with_for_update()
+    ).all()
     for p in payments:
         kept = p.amount - p.refunded_amount
         if p.status == PaymentStatus.SUCCESS and p.buyer_login_id and kept > 0:

@@ -12,8 +12,9 @@ from pydantic.alias_generators import to_camel
 
 from .. import __version__
 from ..adminauth import SESSION_COOKIE, bearer_ok, is_authorized, same_origin
-from ..clock import iso
+from ..clock import Clock, iso
 from ..errors import ControlError
+from ..journal import MAX_PAGE
 from ..runtime import Runtime
 from ..sandbox import service as sandbox
 from ..sandbox.models import AgentToken
@@ -147,16 +148,19 @@ def get_clock(rt: RuntimeDep) -> dict[str, Any]:
 
 @router.post("/clock")
 def set_clock(body: ClockIn, rt: RuntimeDep) -> dict[str, Any]:
-    try:
+
+    def change(clock: Clock) -> None:
         if body.advance_seconds is not None:
-            rt.clock.advance(body.advance_seconds)
+            clock.advance(body.advance_seconds)
         if body.now is not None:
-            rt.clock.set(body.now)
+            clock.set(body.now)
         if body.frozen is not None:
-            rt.clock.freeze(body.frozen)
+            clock.freeze(body.frozen)
+
+    try:
+        rt.change_clock(change)
     except ValueError as exc:
         raise ControlError(422, str(exc)) from exc
-    rt.persist_clock()
     # Whatever became due by the new "now" happens before the call returns.
     rt.run_due()
     return _clock_view(rt)
@@ -168,10 +172,20 @@ def list_requests(
     client_id: Annotated[str | None, Query(alias="clientId")] = None,
     path: str | None = None,
     result_code: Annotated[str | None, Query(alias="resultCode")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    cursor: str | None = None,
 ) -> dict[str, Any]:
-    entries = rt.journal.list(client_id=client_id, path=path, result_code=result_code, limit=limit)
-    return {"requests": [e.public() for e in entries], "enabled": rt.journal.enabled}
+    """One page, newest first; ``next`` (present when older entries exist) is the next ``cursor``."""
+    try:
+        page = rt.journal.page(
+            client_id=client_id, path=path, result_code=result_code, limit=limit, cursor=cursor
+        )
+    except ValueError as exc:
+        raise ControlError(422, f"cursor: {exc}") from exc
+    out: dict[str, Any] = {"requests": [e.public() for e in page.entries], "enabled": rt.journal.enabled}
+    if page.next is not None:
+        out["next"] = page.next
+    return out
 
 
 @router.get("/requests/{entry_id}")

@@ -6,19 +6,33 @@ spoils the answer's signature (``RESPONSE_FAULTS``: the call is processed as usu
 answer's headers or bytes are wrong, so a client can prove it rejects a bad answer).
 Both match on the API's short name (``pay``, ``inquiryPayment``, ... or ``*``) and optionally a
 client ID, and last for ``count`` calls and/or ``minutes`` of the emulator clock.
+
+With a database (``Simulations(db)``, as every running emulator has) they are rows shared by all
+processes on it: each process keeps a copy for the hot path, reloaded when the world's
+``simulations`` version changes (within half a second, at once in the process that changed it),
+and a counted item is spent by one conditional UPDATE, so ``count=1`` fires once across all
+processes. A fault's probability draw stays per process (its seeded sequence is reproducible
+per process). Fields of a kind are kept as data (the row's ``spec``), whatever the kind.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import json
 import random
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..clock import iso
+from sqlalchemy import Column, DateTime, bindparam, delete, update
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from .. import world
+from ..clock import as_utc, iso
 from ..errors import CATALOGUE, ResultStatus, status_of
+from ..storage import Database
 
 API_NAMES = (
     "pay",
@@ -139,10 +153,60 @@ def _check_api(api: str) -> None:
         raise SimulationError(f"api must be one of {', '.join(API_NAMES)}")
 
 
-class Simulations:
-    """The registry; thread-safe, consumed by the gateway pipeline."""
+class SimulationRow(SQLModel, table=True):
+    """A scenario or fault shared by every process on the database."""
 
-    def __init__(self) -> None:
+    __tablename__ = "simulation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)  # "scenario" | "fault"
+    api: str = Field(max_length=32)
+    client_id: str | None = Field(default=None, max_length=64)
+    remaining: int | None = None
+    until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    spec: str = "{}"  # the item's other fields, as JSON
+
+
+_ROWS = SimulationRow.__table__  # type: ignore[attr-defined]
+_SPEND = (
+    update(_ROWS)
+    .where(_ROWS.c.id == bindparam("i"), _ROWS.c.remaining > 0)
+    .values(remaining=_ROWS.c.remaining - 1)
+    .returning(_ROWS.c.remaining)
+)
+# Fields kept in columns (or rebuilt) rather than in the row's JSON spec.
+_OWN_FIELDS = frozenset({"id", "api", "client_id", "budget", "rng"})
+
+
+def _spec(item: Scenario | Fault) -> str:
+    return json.dumps(
+        {f.name: getattr(item, f.name) for f in dataclasses.fields(item) if f.name not in _OWN_FIELDS}
+    )
+
+
+def _from_row(row: SimulationRow) -> Scenario | Fault:
+    until = as_utc(row.until) if row.until is not None else None
+    budget = _Budget(row.remaining, until)
+    spec = json.loads(row.spec)
+    if row.kind == "scenario":
+        return Scenario(int(row.id or 0), row.api, client_id=row.client_id, budget=budget, **spec)
+    known = {f.name for f in dataclasses.fields(Fault)} - _OWN_FIELDS
+    spec = {k: v for k, v in spec.items() if k in known}
+    return Fault(
+        int(row.id or 0),
+        row.api,
+        client_id=row.client_id,
+        budget=budget,
+        rng=random.Random(spec.get("seed")),
+        **spec,
+    )
+
+
+class Simulations:
+    """The registry; thread-safe, consumed by the gateway pipeline. ``db``: shared by processes."""
+
+    def __init__(self, db: Database | None = None) -> None:
+        self._db = db
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._scenarios: list[Scenario] = []
@@ -150,40 +214,99 @@ class Simulations:
 
     def add(self, item: Scenario | Fault) -> Scenario | Fault:
         """Register a scenario or fault made by ``make_scenario`` / ``make_fault``."""
+        if self._db is not None:
+
+            def work(session: Session) -> int:
+                row = SimulationRow(
+                    kind="scenario" if isinstance(item, Scenario) else "fault",
+                    api=item.api,
+                    client_id=item.client_id,
+                    remaining=item.budget.remaining,
+                    until=item.budget.until,
+                    spec=_spec(item),
+                )
+                session.add(row)
+                session.flush()
+                world.bump(session, simulations=True)
+                return int(row.id or 0)
+
+            item.id = self._db.transaction(work)
         with self._lock:
-            item.id = next(self._ids)
+            if self._db is None:
+                item.id = next(self._ids)
             if isinstance(item, Scenario):
                 self._scenarios.append(item)
             else:
                 self._faults.append(item)
         return item
 
+    def reload(self) -> None:
+        """Replace this process's copy with the rows in the database."""
+        if self._db is None:
+            return
+        with self._db.read() as session:
+            items = [
+                _from_row(r) for r in session.exec(select(SimulationRow).order_by(col(SimulationRow.id)))
+            ]
+        with self._lock:
+            # Keep the objects already known (a fault's seeded draws go on where they were).
+            mine: list[Scenario | Fault] = [*self._scenarios, *self._faults]
+            known = {i.id: i for i in mine}
+            for i, item in enumerate(items):
+                old = known.get(item.id)
+                if old is not None and type(old) is type(item):
+                    old.budget = item.budget
+                    items[i] = old
+            self._scenarios = [i for i in items if isinstance(i, Scenario)]
+            self._faults = [i for i in items if isinstance(i, Fault)]
+
+    def _spend(self, item: Scenario | Fault) -> bool:
+        """Use one call of the item's budget; False when another process used the last one."""
+        if self._db is None or item.budget.remaining is None:
+            with self._lock:
+                item.budget.spend()
+            return True
+        with self._db.write_connection() as conn:
+            row = conn.execute(_SPEND, {"i": item.id}).first()
+        with self._lock:
+            if row is None:
+                item.budget.remaining = 0
+                return False
+            item.budget.remaining = int(row[0])
+        return True
+
     def take_scenario(self, *, api: str, client_id: str, now: datetime) -> Scenario | None:
         with self._lock:
             self._scenarios = [s for s in self._scenarios if s.budget.live(now)]
-            for s in self._scenarios:
-                if s.api in (api, "*") and s.client_id in (None, client_id):
-                    s.budget.spend()
-                    return s
+            candidates = [
+                s for s in self._scenarios if s.api in (api, "*") and s.client_id in (None, client_id)
+            ]
+        for s in candidates:
+            if self._spend(s):
+                return s
         return None
 
     def take_fault(self, *, api: str, client_id: str, now: datetime) -> Fault | None:
         with self._lock:
             self._faults = [f for f in self._faults if f.budget.live(now)]
-            for f in self._faults:
-                if f.api in (api, "*") and f.client_id in (None, client_id):
-                    # The draw happens on every matching call, so a seeded fault is reproducible.
-                    if f.rng.random() < f.probability:
-                        f.budget.spend()
-                        return f
-                    return None
+            candidates = [f for f in self._faults if f.api in (api, "*") and f.client_id in (None, client_id)]
+        for f in candidates:
+            # The draw happens on every matching call, so a seeded fault is reproducible.
+            with self._lock:
+                hit = f.rng.random() < f.probability
+            if not hit:
+                return None
+            if self._spend(f):
+                return f
         return None
 
     def scenarios(self) -> list[Scenario]:
+        self.reload()
         with self._lock:
             return list(self._scenarios)
 
     def faults(self) -> list[Fault]:
+        self.reload()
         with self._lock:
             return list(self._faults)
 
@@ -202,6 +325,17 @@ class Simulations:
             self._faults = [f for f in self._faults if f.id not in ids]
 
     def clear(self, *, client_id: str | None = None, scenarios: bool = True, faults: bool = True) -> None:
+        if self._db is not None:
+            kinds = [k for k, on in (("scenario", scenarios), ("fault", faults)) if on]
+
+            def work(session: Session) -> None:
+                stmt = delete(SimulationRow).where(col(SimulationRow.kind).in_(kinds))
+                if client_id is not None:
+                    stmt = stmt.where(col(SimulationRow.client_id) == client_id)
+                session.execute(stmt)
+                world.bump(session, simulations=True)
+
+            self._db.transaction(work)
         with self._lock:
             if scenarios:
                 self._scenarios = [

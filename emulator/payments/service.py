@@ -305,7 +305,7 @@ class PaymentService:
     def cancel(
         self, merchant: Merchant, *, payment_id: str | None, payment_request_id: str | None
     ) -> Payment:
-        with self._db.write() as session:
+        def work(session: Session) -> Payment:
             payment = self._find(session, merchant, payment_id, payment_request_id, lock=True)
             if payment is None:
                 raise OrderNotExist()
@@ -334,6 +334,8 @@ class PaymentService:
             session.add(payment)
             return payment
 
+        return self._db.transaction(work)
+
     def cancel_deadline(self, payment: Payment) -> datetime:
         created = as_utc(payment.created_at)
         if self._settings.cancel_window_seconds is not None:
@@ -344,7 +346,8 @@ class PaymentService:
 
     def wallet_scan(self, *, buyer_login_id: str, code_value: str) -> Payment:
         """A buyer scans an order code or opens an entry-code link and pays."""
-        with self._db.write() as session:
+
+        def work(session: Session) -> Payment:
             buyer = self._directory.buyer(buyer_login_id)
             if buyer is None:
                 raise ControlError(404, f"no buyer with loginId {buyer_login_id!r}")
@@ -366,9 +369,12 @@ class PaymentService:
             session.add(payment)
             return payment
 
+        return self._db.transaction(work)
+
     def wallet_confirm(self, *, buyer_login_id: str, payment_id: str, approve: bool) -> Payment:
         """The buyer approves (PIN/OTP) or declines a payment waiting for verification."""
-        with self._db.write() as session:
+
+        def work(session: Session) -> Payment:
             payment = session.exec(
                 select(Payment).where(Payment.payment_id == payment_id).with_for_update()
             ).first()
@@ -387,6 +393,8 @@ class PaymentService:
             else:
                 self._finish(session, payment, PaymentStatus.FAIL, "USER_PAYMENT_VERIFICATION_FAILED", now)
             return payment
+
+        return self._db.transaction(work)
 
     def scannable_payment(self, payment_id: str) -> Payment | None:
         """An order- or entry-code payment by its id (the wallet page's address)."""
@@ -409,12 +417,15 @@ class PaymentService:
                 )
             ).all()
         for payment_id in due:
-            with self._db.write() as session:
+
+            def work(session: Session, payment_id: str = payment_id) -> None:
                 payment = session.exec(
                     select(Payment).where(Payment.payment_id == payment_id).with_for_update()
                 ).first()
                 if payment is not None:
                     self._run_due_on(session, payment, now)
+
+            self._db.transaction(work)
 
     def _run_due_on(self, session: Session, payment: Payment, now: datetime) -> None:
         if payment.status != PaymentStatus.PROCESSING:

@@ -40,6 +40,7 @@ from asyncssh.constants import (
     FXF_WRITE,
 )
 
+from .. import identity
 from . import formats
 from .service import ReconciliationService, SftpAccount
 
@@ -51,19 +52,35 @@ _WRITE_ACCESS = ACE4_WRITE_DATA | ACE4_APPEND_DATA | ACE4_WRITE_ATTRIBUTES
 _DIR_MODE = stat.S_IFDIR | 0o555
 
 
-def ensure_host_key(data_dir: Path) -> asyncssh.SSHKey:
-    """The server's host key: generated on first start, then read back (owner-only file)."""
+def ensure_host_key(data_dir: Path, *, database_url: str | None = None) -> asyncssh.SSHKey:
+    """The server's host key: generated on first start, then read back (owner-only file).
+
+    With a database it is the one kept there (``identity``), so every process of a sandbox
+    presents the same host key; the file is a copy.
+    """
     path = data_dir / HOST_KEY_FILE
-    if path.exists():
+
+    def local() -> bytes:
+        if path.exists():
+            return path.read_bytes()
+        made = asyncssh.generate_private_key("ssh-ed25519", comment="alipay-emulator sftp host key")
+        return bytes(made.export_private_key())
+
+    if database_url is None and path.exists():
         return asyncssh.read_private_key(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = asyncssh.generate_private_key("ssh-ed25519", comment="alipay-emulator sftp host key")
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(key.export_private_key())
-    os.replace(tmp, path)
-    key.write_public_key(path.with_name(path.name + ".pub"))
+    if database_url is None:
+        pem = local()
+    else:
+        pem = identity.shared(database_url, "sftp-host-key", lambda: local().decode()).encode()
+    key = asyncssh.import_private_key(pem)
+    if not path.exists() or path.read_bytes() != pem:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(pem)
+        os.replace(tmp, path)
+        key.write_public_key(path.with_name(path.name + ".pub"))
     return key
 
 
@@ -376,13 +393,19 @@ class SftpDrop:
 
 
 async def start_sftp_server(
-    service: ReconciliationService, *, host: str, port: int, data_dir: Path
+    service: ReconciliationService,
+    *,
+    host: str,
+    port: int,
+    data_dir: Path,
+    database_url: str | None = None,
+    reuse_port: bool = False,
 ) -> SftpDrop:
     """Listen for SFTP on ``host:port`` (0: any free port); ``stop()`` the result to close."""
     if logging.getLogger("asyncssh").level == logging.NOTSET:
         # asyncssh logs every connection at INFO; keep the emulator's log about the emulator.
         logging.getLogger("asyncssh").setLevel(logging.WARNING)
-    key = await asyncio.to_thread(ensure_host_key, data_dir)
+    key = await asyncio.to_thread(ensure_host_key, data_dir, database_url=database_url)
     live: set[asyncssh.SSHServerConnection] = set()
     failures = FailedLogins()
     acceptor = await asyncssh.listen(
@@ -394,5 +417,6 @@ async def start_sftp_server(
         allow_scp=False,
         login_timeout=30,
         reuse_address=True,
+        reuse_port=reuse_port,
     )
     return SftpDrop(acceptor, live)

@@ -60,7 +60,8 @@ class RefundService:
             "refundNotifyUrl", cmd.notify_url, allow_link_local=self._settings.notify_allow_link_local
         )
         try:
-            with self._db.write() as session:
+
+            def work(session: Session) -> Refund:
                 existing = self._by_request_id(session, merchant, cmd.refund_request_id)
                 if existing is not None:
                     return self._replay(existing, cmd)
@@ -77,6 +78,8 @@ class RefundService:
                 refund = self._create(session, payment, merchant, cmd)
                 session.flush()
                 return refund
+
+            return self._db.transaction(work)
         except IntegrityError:
             with self._db.read() as session:
                 existing = self._by_request_id(session, merchant, cmd.refund_request_id)

@@ -1,8 +1,15 @@
-"""Moving money between balances. Every move is a transfer, so money is conserved."""
+"""Moving money between balances. Every move is a transfer, so money is conserved.
+
+Lock order: a transfer touches its two balance rows in the order of their owner keys, whatever
+the direction of the money, so a payment (buyer -> merchant) and a refund or cancel (merchant ->
+buyer) between the same two accounts can never wait for each other in a cycle (a deadlock on
+PostgreSQL). Callers that lock a payment row do so before calling here: payment row, then the
+sequence counters, then balances in key order.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import Connection, bindparam, insert, update
 from sqlmodel import Session, select
 
 from ..storage import Tx, connection_of
@@ -37,18 +44,41 @@ _CREDIT = (
     .values(amount=_BALANCE.c.amount + bindparam("a"))
 )
 _OPEN = insert(_BALANCE)
+_UNCREDIT = (
+    update(_BALANCE)
+    .where(_BALANCE.c.owner == bindparam("o"), _BALANCE.c.currency == bindparam("c"))
+    .values(amount=_BALANCE.c.amount - bindparam("a"))
+)
 
 
 def transfer(tx: Tx, *, source: str, target: str, currency: str, amount: int) -> None:
     """Debit ``source`` and credit ``target`` in the caller's transaction.
 
-    The debit is one conditional UPDATE, so two concurrent debits can never overdraw.
+    The debit is one conditional UPDATE, so two concurrent debits can never overdraw. The rows
+    are updated in owner-key order (see the module's docstring); when the credit comes first and
+    the debit then finds too little, the credit is taken back before ``InsufficientFunds``.
     """
     conn = connection_of(tx)
-    if conn.execute(_DEBIT, {"o": source, "c": currency, "a": amount}).rowcount != 1:
-        raise InsufficientFunds(f"{source} has less than {amount} {currency}")
-    if conn.execute(_CREDIT, {"o": target, "c": currency, "a": amount}).rowcount != 1:
-        conn.execute(_OPEN, {"owner": target, "currency": currency, "amount": amount})
+    if source < target:
+        _debit(conn, source, currency, amount)
+        _credit(conn, target, currency, amount)
+        return
+    _credit(conn, target, currency, amount)
+    try:
+        _debit(conn, source, currency, amount)
+    except InsufficientFunds:
+        conn.execute(_UNCREDIT, {"o": target, "c": currency, "a": amount})
+        raise
+
+
+def _debit(conn: Connection, owner: str, currency: str, amount: int) -> None:
+    if conn.execute(_DEBIT, {"o": owner, "c": currency, "a": amount}).rowcount != 1:
+        raise InsufficientFunds(f"{owner} has less than {amount} {currency}")
+
+
+def _credit(conn: Connection, owner: str, currency: str, amount: int) -> None:
+    if conn.execute(_CREDIT, {"o": owner, "c": currency, "a": amount}).rowcount != 1:
+        conn.execute(_OPEN, {"owner": owner, "currency": currency, "amount": amount})
 
 
 def buyer_pays(tx: Tx, *, buyer_login_id: str, merchant_customer_id: str, currency: str, amount: int) -> None:

@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy import delete
-from sqlmodel import Session, SQLModel, select
+from sqlalchemy import delete, update
+from sqlmodel import Session, SQLModel, col, select
 
 from ..amounts import MINOR_UNITS
 from ..errors import ControlError
@@ -34,7 +34,7 @@ from .models import (
     merchant_owner,
 )
 
-SEQUENCES = ("payment", "refund", "payment_code", "agent_token")
+SEQUENCES = ("payment", "refund", "payment_code", "agent_token", "journal")
 
 
 def is_seeded(session: Session) -> bool:
@@ -86,7 +86,7 @@ def seed(session: Session, definition: SandboxDefinition, *, now: datetime) -> N
                 )
             )
     for customer_id, currency in merchant_customer_ids(definition):
-        session.add(Balance(owner=merchant_owner(customer_id), currency=currency, amount=0))
+        _set_balance(session, merchant_owner(customer_id), currency, 0)
     for buyer in definition.buyers:
         session.add(
             Buyer(
@@ -98,16 +98,42 @@ def seed(session: Session, definition: SandboxDefinition, *, now: datetime) -> N
             )
         )
         for currency, amount in buyer.balances.items():
-            session.add(Balance(owner=buyer_owner(buyer.login_id), currency=currency, amount=amount))
+            _set_balance(session, buyer_owner(buyer.login_id), currency, amount)
     for name in SEQUENCES:
-        session.add(Counter(name=name, value=0))
+        if session.get(Counter, name) is None:  # kept across resets: ids are never reused
+            session.add(Counter(name=name, value=0))
     session.flush()
 
 
+# Kept by a reset: the sequence counters (a process may hold a block of ids reserved from them),
+# the world's version row, the shared identity (CA, host key), and the balance rows, which are
+# set to zero and then to their seeded amounts: a payment another process is making meanwhile
+# then waits for the reset and debits the seeded balance, instead of finding its row gone.
+_KEPT = frozenset({"counter", "world", "identity", "balance"})
+
+
 def wipe(session: Session) -> None:
-    """Delete every row of every table (children first)."""
+    """Delete every row of every table (children first), but the ones in ``_KEPT``."""
     for table in reversed(SQLModel.metadata.sorted_tables):
-        session.execute(delete(table))
+        if table.name not in _KEPT:
+            session.execute(delete(table))
+    # In key order, like every money movement (ledger.py), so this never deadlocks with one.
+    owners = session.exec(
+        select(Balance.owner, Balance.currency)
+        .order_by(col(Balance.owner), col(Balance.currency))
+        .with_for_update()
+    ).all()
+    if owners:
+        session.execute(update(Balance).values(amount=0))
+
+
+def _set_balance(session: Session, owner: str, currency: str, amount: int) -> None:
+    row = session.get(Balance, (owner, currency))
+    if row is None:
+        session.add(Balance(owner=owner, currency=currency, amount=amount))
+    else:
+        row.amount = amount
+        session.add(row)
 
 
 def find_application(session: Session, client_id: str) -> Application | None:
