@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, bindparam, event, insert, text, update
+from sqlalchemy import Connection, Engine, bindparam, event, insert, inspect, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.pool import NullPool
@@ -172,6 +172,29 @@ def _sqlite_engine(url: str, *, writer: bool) -> Engine:
     return engine
 
 
+def _add_column(conn: Connection, table: str, column: Any) -> str:
+    kind = column.type.compile(dialect=conn.dialect)
+    default = column.default.arg if column.default is not None and not callable(column.default.arg) else None
+    if default is None and not column.nullable:
+        raise RuntimeError(
+            f"the database lacks the column {table}.{column.name}, which cannot be added to existing "
+            "rows: reset the data directory (or drop the database) and start again"
+        )
+    quote = conn.dialect.identifier_preparer.quote
+    clause = f" NOT NULL DEFAULT {_literal(default)}" if default is not None and not column.nullable else ""
+    if default is not None and column.nullable:
+        clause = f" DEFAULT {_literal(default)}"
+    return f"ALTER TABLE {quote(table)} ADD COLUMN {quote(column.name)} {kind}{clause}"
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 class Database:
     """One database: a write engine, a read engine (the same one except on SQLite)."""
 
@@ -225,7 +248,20 @@ class Database:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def create_schema(self) -> None:
+        """Create what is missing: tables, and nullable columns added since the database was made.
+
+        ``create_all`` never alters an existing table, so a data directory from an earlier
+        version would fail on its first query of a new column; such columns are added here (the
+        emulator only ever adds nullable columns or columns with a default, never renames).
+        """
         SQLModel.metadata.create_all(self._writer)
+        with self._writer.begin() as conn:
+            found = inspect(conn)
+            for table in SQLModel.metadata.sorted_tables:
+                present = {c["name"] for c in found.get_columns(table.name)}
+                for column in table.columns:
+                    if column.name not in present:
+                        conn.execute(text(_add_column(conn, table.name, column)))
 
     def drop_schema(self) -> None:
         SQLModel.metadata.drop_all(self._writer)

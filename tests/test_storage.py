@@ -151,3 +151,23 @@ def test_mixed_pay_refund_cancel_on_one_buyer_never_deadlocks(runtime: Runtime) 
                 text("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
             ).scalar()
         assert deadlocks == 0
+
+
+def test_a_database_from_an_earlier_version_gets_the_new_columns(tmp_path: Path) -> None:
+    """create_all never alters a table: columns added since (nullable) are added on start."""
+    from sqlalchemy import inspect as sa_inspect
+    from sqlalchemy import text as sa_text
+
+    from emulator.storage import Database
+
+    db = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    db.create_schema()
+    with db.engine.begin() as conn:
+        conn.execute(sa_text("ALTER TABLE application DROP COLUMN notification_url"))
+        conn.execute(sa_text("ALTER TABLE payment DROP COLUMN merchant_name"))
+    db.create_schema()
+    with db.engine.connect() as conn:
+        found = sa_inspect(conn)
+        assert "notification_url" in {c["name"] for c in found.get_columns("application")}
+        assert "merchant_name" in {c["name"] for c in found.get_columns("payment")}
+    db.dispose()
