@@ -161,6 +161,9 @@ class AcceptanceService:
 
     def create_run(self, *, client_id: str, cases: list[str] | None = None) -> RunView:
         now = self._clock.now()
+        # Before the transaction: the journal's mark may flush buffered entries (a write of its
+        # own, and SQLite's writers queue on one lock).
+        journal_mark = self._journal.last_id()
         with self._db.write() as session:
             app = session.get(Application, client_id)
             if app is None:
@@ -170,7 +173,7 @@ class AcceptanceService:
             run = AcceptanceRun(client_id=client_id, status=RunStatus.RUNNING, created_at=now)
             session.add(run)
             session.flush()
-            journal_mark, notification_mark = self._journal.last_id(), _last_notification(session)
+            notification_mark = _last_notification(session)
             for position, case in enumerate(chosen):
                 waiting = case.arming is None
                 session.add(
@@ -252,70 +255,71 @@ class AcceptanceService:
                 409, f"case {case_id} is already {found.row.status}: open a new run to try again"
             )
         now = self._clock.now()
+        # Scenarios, faults and the journal mark are writes of their own: never inside the
+        # case's transaction (SQLite's writers queue on one lock; PostgreSQL would hold rows).
+        self._disarm(found.row)
+        journal_mark = self._journal.last_id()
         with self._db.write() as session:
             row = session.get(AcceptanceCase, found.row.id)
             assert row is not None
             app = session.get(Application, view.run.client_id)
-            self._disarm(row)
-            values, armed = self._arm(session, found.case, app, now)
+            values = self._values(session, found.case, app, now)
             row.status = CaseStatus.WAITING
             row.started_at = now
-            row.journal_mark = self._journal.last_id()
+            row.journal_mark = journal_mark
             row.notification_mark = _last_notification(session)
             row.case_values = json.dumps(values)
-            row.state = json.dumps({"armed": armed}) if armed else "{}"
+            row.state = "{}"
             session.add(row)
+        armed = self._arm(found.case, app.client_id if app is not None else None, now)
+        if armed:
+            self._set_state(found.row, {"armed": armed})
         self._forget_confirmations()
         return next(c for c in self._view(run_id).cases if c.case.id == case_id)
 
-    def _arm(
-        self, session: Session, case: Case, app: Application | None, now: datetime
-    ) -> tuple[dict[str, Any], list[int]]:
-        """Do what the case's arming says; the values to hand out, the scenario/fault ids."""
+    def _values(self, session: Session, case: Case, app: Application | None, now: datetime) -> dict[str, Any]:
+        """The values the case hands out (a buyer and a fresh payment code), issued in ``session``."""
         arming = case.arming
-        if arming is None or app is None:
-            return {}, []
-        values: dict[str, Any] = {}
+        if arming is None or app is None or arming.buyer is None:
+            return {}
+        buyer = session.exec(
+            select(Buyer).where(Buyer.behaviour == arming.buyer).order_by(col(Buyer.login_id))
+        ).first()
+        if buyer is None:
+            raise ControlError(409, f"the sandbox has no buyer with behaviour {arming.buyer!r} for {case.id}")
+        code = issue_payment_code(
+            session,
+            login_id=buyer.login_id,
+            now=now,
+            ttl_seconds=CASE_CODE_TTL_SECONDS,
+            digits=arming.digits,
+        )
+        return {
+            "buyer": buyer.login_id,
+            "paymentCode": code.code,
+            "paymentCodeExpiresAt": iso(code.expires_at),
+            "amount": {"currency": app.test_currency, "value": SUGGESTED_AMOUNT},
+        }
+
+    def _arm(self, case: Case, client_id: str | None, now: datetime) -> list[int]:
+        """The forced answer or fault the case arms, for this application only: their ids."""
+        arming = case.arming
+        if arming is None or client_id is None:
+            return []
         armed: list[int] = []
-        if arming.buyer is not None:
-            buyer = session.exec(
-                select(Buyer).where(Buyer.behaviour == arming.buyer).order_by(col(Buyer.login_id))
-            ).first()
-            if buyer is None:
-                raise ControlError(
-                    409, f"the sandbox has no buyer with behaviour {arming.buyer!r} for {case.id}"
-                )
-            code = issue_payment_code(
-                session,
-                login_id=buyer.login_id,
-                now=now,
-                ttl_seconds=CASE_CODE_TTL_SECONDS,
-                digits=arming.digits,
-            )
-            values = {
-                "buyer": buyer.login_id,
-                "paymentCode": code.code,
-                "paymentCodeExpiresAt": iso(code.expires_at),
-                "amount": {"currency": app.test_currency, "value": SUGGESTED_AMOUNT},
-            }
         if arming.scenario is not None:
             api, result_code = arming.scenario
             scenario = make_scenario(
-                api=api,
-                result_code=result_code,
-                now=now,
-                count=1,
-                minutes=ARMED_MINUTES,
-                client_id=app.client_id,
+                api=api, result_code=result_code, now=now, count=1, minutes=ARMED_MINUTES, client_id=client_id
             )
             armed.append(self._simulations.add(scenario).id)
         if arming.fault is not None:
             api, kind = arming.fault
             fault = make_fault(
-                api=api, kind=kind, now=now, count=1, minutes=ARMED_MINUTES, client_id=app.client_id
+                api=api, kind=kind, now=now, count=1, minutes=ARMED_MINUTES, client_id=client_id
             )
             armed.append(self._simulations.add(fault).id)
-        return values, armed
+        return armed
 
     def _disarm(self, row: AcceptanceCase) -> None:
         """Withdraw a forced answer or fault the case armed and the application did not meet."""

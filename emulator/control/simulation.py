@@ -312,17 +312,27 @@ class Simulations:
 
     def remove(self, item_id: int) -> bool:
         """Remove one scenario or fault by id; False when there is none (or it ran out)."""
+        return self.discard([item_id]) > 0
+
+    def discard(self, ids: list[int]) -> int:
+        """Remove these scenarios and faults, in every process; how many there were."""
+        if not ids:
+            return 0
+        removed = 0
+        if self._db is not None:
+
+            def work(session: Session) -> int:
+                result = session.execute(delete(SimulationRow).where(col(SimulationRow.id).in_(ids)))
+                world.bump(session, simulations=True)
+                return int(getattr(result, "rowcount", 0) or 0)
+
+            removed = self._db.transaction(work)
         with self._lock:
             before = len(self._scenarios) + len(self._faults)
-            self._scenarios = [s for s in self._scenarios if s.id != item_id]
-            self._faults = [f for f in self._faults if f.id != item_id]
-            return len(self._scenarios) + len(self._faults) < before
-
-    def discard(self, ids: list[int]) -> None:
-        """Remove these scenarios and faults (acceptance disarms what a finished case armed)."""
-        with self._lock:
             self._scenarios = [s for s in self._scenarios if s.id not in ids]
             self._faults = [f for f in self._faults if f.id not in ids]
+            mine = before - len(self._scenarios) - len(self._faults)
+        return removed if self._db is not None else mine
 
     def clear(self, *, client_id: str | None = None, scenarios: bool = True, faults: bool = True) -> None:
         if self._db is not None:
