@@ -25,7 +25,7 @@ test: lint
 	$(BIN)/coverage report
 
 bench: $(STAMP)
-	$(BIN)/python bench/gateway.py
+	$(BIN)/python bench/gateway.py $(BENCH_ARGS)
 
 # A wheel (and sdist) to install into another project: pip install dist/alipay_emulator-*.whl
 wheel: $(STAMP)

@@ -1,15 +1,20 @@
-"""Gateway benchmark: signed pay and inquiryPayment on the emulator and on a floor app, same run.
+"""Gateway benchmark (issue #15): what users run, against a floor app measured in the same run.
 
-    .venv/bin/python bench/gateway.py [--seconds 10] [--concurrency 16] [--json results.json]
+    .venv/bin/python bench/gateway.py [--quick] [--seconds 10] [--rounds 5] [--postgres-url URL]
+                                      [--json results.json]
 
-Starts ``python -m emulator serve`` and ``bench/floor.py`` (signature check + fixed signed
-answer, same uvicorn settings) as subprocesses on free loopback ports, pre-signs every request
-before any clock starts, then drives each server over keep-alive HTTP/1.1 connections from a
-small asyncio load generator (pre-built request bytes, Content-Length framing, one request in
-flight per connection), alternating floor and emulator in slices so drifting background load
-hits both. Prints requests/s, p50 and p99 for both and the emulator/floor ratios against the
-targets (see bench/README.md). Exit status: 0 when every request got the expected signed answer (targets
-missed or not), 1 on any error, 2 when a server does not start.
+Starts ``python -m emulator serve``, ``bench/floor.py`` (signature check + fixed signed answer,
+same uvicorn settings) and ``bench/receiver.py`` (a merchant's notification endpoint that
+acknowledges everything) as subprocesses on free loopback ports. Every request is signed before
+any clock starts; every ``pay`` carries a ``paymentNotifyUrl`` to the live receiver. The
+generator keeps 16 keep-alive HTTP/1.1 connections busy (one request in flight each) and
+alternates floor and emulator in rounds; each round gives one emulator/floor throughput ratio
+and the report takes their median. Measured per database (SQLite, and PostgreSQL when a server
+URL is given): inquiryPayment, pay, cancel and refund, server CPU per request, notification
+delivery, time to healthy, reset with many payments stored, RSS after many pays, and two
+processes when the emulator can serve with ``--workers``. The issue's targets are printed with
+PASS/FAIL (see bench/README.md). Exit status: 0 when every answer was right (targets met or
+not), 1 on a wrong or missing answer, 2 when a server does not start.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import http.client
 import json
 import math
 import os
@@ -26,12 +32,13 @@ import shlex
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +46,11 @@ from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
+from emulator.payments.models import Payment
+from emulator.settings import Settings
 from emulator.signing import (
     SignatureMismatch,
     canonical_message,
@@ -50,15 +61,24 @@ from emulator.signing import (
     signature_header,
     verify,
 )
+from emulator.storage import Database, disposable_engine
 
 HERE = Path(__file__).resolve().parent
-PAY_PATH = "/ams/sandbox/api/v1/payments/pay"
-INQUIRY_PATH = "/ams/sandbox/api/v1/payments/inquiryPayment"
+API_BASE = "/ams/sandbox/api/v1/payments/"
+PATHS = {api: API_BASE + api for api in ("pay", "inquiryPayment", "cancel", "refund")}
+PAY_NOTIFY_PATH = "/notify/payment"
+REFUND_NOTIFY_PATH = "/notify/refund"
 
-# The issue's targets: emulator throughput as a share of the floor's, and one latency bound.
-INQUIRY_RATIO_TARGET = 0.5
-PAY_RATIO_TARGET = 0.3
-INQUIRY_P99_TARGET_MS = 50.0
+# The issue's targets (#15): ratios to the floor in the same run, latencies on the emulator.
+# They live here, in the report, never in a timed unit test.
+TARGETS = (
+    ("inquiryRatio", "inquiryPayment >= 0.8x floor", ">=", 0.8, "x"),
+    ("payRatio", "pay >= 0.5x floor", ">=", 0.5, "x"),
+    ("inquiryP99", "inquiryPayment p99 < 25 ms", "<", 25.0, " ms"),
+    ("payP99", "pay p99 < 40 ms", "<", 40.0, " ms"),
+    ("healthy", "time to healthy < 1.2 s", "<", 1.2, " s"),
+    ("reset100k", "reset with 100k payments < 200 ms", "<", 200.0, " ms"),
+)
 
 SUCCESS = b'"resultCode":"SUCCESS"'
 PAID = b'"paymentStatus":"SUCCESS"'
@@ -75,8 +95,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def server_env(data_dir: Path, port: int) -> dict[str, str]:
-    """One environment for both servers: loopback, no TLS/SFTP, no journal, quiet logs."""
+def server_env(data_dir: Path, port: int, database_url: str | None = None) -> dict[str, str]:
+    """One environment for every server: loopback, no TLS/SFTP, no journal, quiet logs."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALIPAY_EMULATOR_")}
     env.update(
         ALIPAY_EMULATOR_HOST="127.0.0.1",
@@ -86,18 +106,36 @@ def server_env(data_dir: Path, port: int) -> dict[str, str]:
         ALIPAY_EMULATOR_DATA_DIR=str(data_dir),
         ALIPAY_EMULATOR_JOURNAL_ENABLED="false",
         ALIPAY_EMULATOR_LOG_LEVEL="warning",
-        # Issue #12 made paymentNotifyUrl required; the bench pays without one (no outbox row
-        # per pay), so its figures stay comparable with earlier runs.
-        ALIPAY_EMULATOR_NOTIFY_URL_OPTIONAL="true",
     )
-    for name in ("ALIPAY_EMULATOR_FIXTURES", "ALIPAY_EMULATOR_DATABASE_URL"):
-        if name in os.environ:  # a user pointing the bench at other fixtures or PostgreSQL
-            env[name] = os.environ[name]
+    if database_url:
+        env["ALIPAY_EMULATOR_DATABASE_URL"] = database_url
+    if "ALIPAY_EMULATOR_FIXTURES" in os.environ:  # a user pointing the bench at other fixtures
+        env["ALIPAY_EMULATOR_FIXTURES"] = os.environ["ALIPAY_EMULATOR_FIXTURES"]
     return env
 
 
 class ServerStartError(RuntimeError):
     pass
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (Linux ``/proc``): the workers of a multi-process server."""
+    children: dict[int, list[int]] = {}
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))) is not None:
+                children.setdefault(int(fields[1]), []).append(int(entry.name))
+    tree = [pid]
+    for p in tree:  # grows while it is walked: breadth-first
+        tree.extend(children.get(p, []))
+    return tree
 
 
 @dataclass
@@ -107,32 +145,54 @@ class Server:
     env: dict[str, str]
     port: int
     log_path: Path
+    processes: int = 1
     proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, ready: Callable[[], bool], timeout: float = 60.0) -> None:
+    def start(self, ready: Callable[[], bool], timeout: float = 60.0) -> float:
+        """Start and wait until ``ready``; the seconds from exec to ready."""
+        started = time.perf_counter()
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=HERE.parent
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        deadline = started + timeout
+        while time.perf_counter() < deadline:
             if self.proc.poll() is not None:
                 raise ServerStartError(f"{self.name} exited with {self.proc.returncode}")
-            with contextlib.suppress(OSError, httpx.HTTPError):
+            with contextlib.suppress(OSError, http.client.HTTPException):
                 if ready():
-                    return
-            time.sleep(0.1)
+                    return time.perf_counter() - started
+            time.sleep(0.01)
         raise ServerStartError(f"{self.name} not ready after {timeout:.0f} s")
 
-    def cpu_seconds(self) -> float | None:
-        """User + system CPU of the whole process (all threads), from /proc; None elsewhere."""
+    def pids(self) -> list[int]:
         if self.proc is None:
-            return None
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            return []
+        return process_tree(self.proc.pid) if self.processes > 1 else [self.proc.pid]
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU of the server (all threads, all worker processes); None off Linux."""
+        total = 0.0
+        pids = self.pids()
+        for pid in pids:
+            fields = _stat_fields(pid)
+            if fields is None:
+                return None
+            total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+        return total / os.sysconf("SC_CLK_TCK") if pids else None
+
+    def rss_mb(self) -> float | None:
+        """Resident memory of the server (summed over its processes), MB."""
+        total = 0
+        for pid in self.pids():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                return None
+            total += next(
+                (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0
+            )
+        return round(total / 1024, 1) if total else None
 
     def stop(self) -> int | None:
         """SIGTERM and wait; the exit status, or None when it was not running any more."""
@@ -157,6 +217,15 @@ def port_open(port: int) -> bool:
         return True
 
 
+def healthy(port: int) -> bool:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        conn.request("GET", "/_emulator/health")
+        return conn.getresponse().status == 200
+    finally:
+        conn.close()
+
+
 # -- requests -------------------------------------------------------------------------------
 
 
@@ -165,6 +234,7 @@ class Signer:
     client_id: str
     key: rsa.RSAPrivateKey
     currency: str
+    notify_base: str  # the receiver, e.g. http://127.0.0.1:8282
 
     def request(self, path: str, payload: dict[str, Any]) -> bytes:
         """The whole HTTP/1.1 request, signed like the Python SDK (indent-3 body, ISO time)."""
@@ -187,7 +257,7 @@ class Signer:
     def pay(self, code: str, request_id: str) -> bytes:
         amount = {"currency": self.currency, "value": "100"}
         return self.request(
-            PAY_PATH,
+            PATHS["pay"],
             {
                 "productCode": "IN_STORE_PAYMENT",
                 "paymentRequestId": request_id,
@@ -213,11 +283,27 @@ class Signer:
                 "paymentAmount": amount,
                 "paymentMethod": {"paymentMethodType": "CONNECT_WALLET", "paymentMethodId": code},
                 "paymentFactor": {"inStorePaymentScenario": "PaymentCode"},
+                # Every real pay names where its result goes (the fidelity issue, #12).
+                "paymentNotifyUrl": self.notify_base + PAY_NOTIFY_PATH,
             },
         )
 
     def inquiry(self, payment_id: str) -> bytes:
-        return self.request(INQUIRY_PATH, {"paymentId": payment_id})
+        return self.request(PATHS["inquiryPayment"], {"paymentId": payment_id})
+
+    def cancel(self, payment_id: str) -> bytes:
+        return self.request(PATHS["cancel"], {"paymentId": payment_id})
+
+    def refund(self, payment_id: str, request_id: str) -> bytes:
+        return self.request(
+            PATHS["refund"],
+            {
+                "refundRequestId": request_id,
+                "paymentId": payment_id,
+                "refundAmount": {"currency": self.currency, "value": "1"},
+                "refundNotifyUrl": self.notify_base + REFUND_NOTIFY_PATH,
+            },
+        )
 
 
 def control_request(path: str) -> bytes:
@@ -236,7 +322,7 @@ class Response:
 
 @dataclass
 class Run:
-    """What one server answered for one API, summed over the slices of a measurement."""
+    """What one server answered in one slice (or one setup pass)."""
 
     markers: tuple[bytes, ...]
     keep_bodies: bool = False
@@ -267,14 +353,22 @@ class Run:
         if self.keep_bodies:
             self.bodies[index] = body
 
+    @property
+    def rps(self) -> float:
+        return len(self.latencies) / self.elapsed if self.elapsed > 0 else 0.0
+
 
 class Feed:
-    """Hands out pre-built requests: each once, or round-robin, until the deadline."""
+    """Hands out pre-built requests ``start..stop``: each once, or round-robin, until the deadline."""
 
-    def __init__(self, requests: Sequence[bytes], *, cycle: bool) -> None:
+    def __init__(
+        self, requests: Sequence[bytes], *, cycle: bool, start: int = 0, stop: int | None = None
+    ) -> None:
         self._requests = requests
         self._cycle = cycle
-        self._next = 0
+        self._start = start
+        self._stop = len(requests) if stop is None else stop
+        self._next = start
         self.deadline = math.inf
         self.exhausted = False
 
@@ -282,13 +376,25 @@ class Feed:
         if time.perf_counter() >= self.deadline:
             return None
         i = self._next
-        if i >= len(self._requests):
+        if i >= self._stop:
             if not self._cycle:
                 self.exhausted = True
                 return None
-            i = 0
+            i = self._start
         self._next = i + 1
         return i, self._requests[i]
+
+    def unsent(self) -> range:
+        return range(self._next, self._stop) if not self._cycle else range(0)
+
+
+def split(requests: Sequence[bytes], parts: int) -> list[Feed]:
+    """One-shot feeds over equal shares, one per round (a share running out ends its slice)."""
+    size = len(requests) // parts
+    return [
+        Feed(requests, cycle=False, start=i * size, stop=len(requests) if i == parts - 1 else (i + 1) * size)
+        for i in range(parts)
+    ]
 
 
 class Connection(asyncio.Protocol):
@@ -409,47 +515,82 @@ def percentile(sorted_values: Sequence[float], p: float) -> float:
 
 
 @dataclass
-class Measurement:
+class Series:
+    """One server's answers to one API over every round of a comparison."""
+
     api: str
     server: str
-    run: Run
+    rounds: list[Run] = field(default_factory=list)
 
     @property
     def requests(self) -> int:
-        return len(self.run.latencies)
+        return sum(len(r.latencies) for r in self.rounds)
 
     @property
     def rps(self) -> float:
-        return self.requests / self.run.elapsed if self.run.elapsed > 0 else 0.0
+        elapsed = sum(r.elapsed for r in self.rounds)
+        return self.requests / elapsed if elapsed > 0 else 0.0
 
     @property
     def cpu_ms(self) -> float | None:
-        cpu = self.run.cpu_seconds
-        return cpu * 1000 / self.requests if cpu is not None and self.requests else None
+        cpus = [r.cpu_seconds for r in self.rounds]
+        if any(c is None for c in cpus) or not self.requests:
+            return None
+        return sum(c for c in cpus if c is not None) * 1000 / self.requests
 
     def summary(self) -> dict[str, Any]:
-        lat = sorted(self.run.latencies)
+        lat = sorted(x for r in self.rounds for x in r.latencies)
         cpu = self.cpu_ms
+        errors: Counter[str] = Counter()
+        for r in self.rounds:
+            errors.update(r.errors)
         return {
             "api": self.api,
             "server": self.server,
             "requests": self.requests,
-            "seconds": round(self.run.elapsed, 3),
             "requestsPerSecond": round(self.rps, 1),
+            "roundRequestsPerSecond": [round(r.rps, 1) for r in self.rounds],
             "p50Ms": round(percentile(lat, 50) * 1000, 2),
             "p99Ms": round(percentile(lat, 99) * 1000, 2),
             "maxMs": round(lat[-1] * 1000, 2) if lat else None,
             "serverCpuMsPerRequest": None if cpu is None else round(cpu, 3),
-            "ranOutOfRequests": self.run.exhausted,
-            "errors": dict(self.run.errors),
+            "ranOutOfRequests": any(r.exhausted for r in self.rounds),
+            "errors": dict(errors),
         }
 
 
-def verify_samples(run: Run, path: str, alipay_key: rsa.RSAPublicKey, client_id: str) -> list[str]:
-    """Check the response signature of a few answers exactly as an SDK would (spec §2.5)."""
+@dataclass
+class Comparison:
+    api: str
+    floor: Series
+    emulator: Series
+
+    def ratios(self) -> list[float]:
+        return [
+            e.rps / f.rps if f.rps else 0.0
+            for e, f in zip(self.emulator.rounds, self.floor.rounds, strict=True)
+        ]
+
+    def summary(self) -> dict[str, Any]:
+        ratios = self.ratios()
+        e_cpu, f_cpu = self.emulator.cpu_ms, self.floor.cpu_ms
+        return {
+            "api": self.api,
+            "emulator": self.emulator.summary(),
+            "floor": self.floor.summary(),
+            "roundRatios": [round(r, 3) for r in ratios],
+            "medianRatio": round(statistics.median(ratios), 3) if ratios else None,
+            "cpuPerRequestEmulatorOverFloor": round(e_cpu / f_cpu, 2) if e_cpu and f_cpu else None,
+        }
+
+
+def verify_samples(
+    samples: Sequence[tuple[bytes, bytes]], path: str, alipay_key: rsa.RSAPublicKey, client_id: str
+) -> list[str]:
+    """Check the signature of a few signed messages exactly as an SDK or merchant would (spec §2.5)."""
     failures: list[str] = []
-    for response in run.samples:
-        headers = parse_headers(response.head)
+    for head, body in samples:
+        headers = parse_headers(head)
         try:
             if headers.get("client-id") != client_id:
                 raise SignatureMismatch(f"client-id {headers.get('client-id')!r} not echoed")
@@ -458,15 +599,15 @@ def verify_samples(run: Run, path: str, alipay_key: rsa.RSAPublicKey, client_id:
                 method="POST",
                 path=path,
                 client_id=client_id,
-                time=headers.get("response-time", ""),
-                body=response.body,
+                time=headers.get("response-time") or headers.get("request-time", ""),
+                body=body,
             )
             verify(message, parsed.signature, alipay_key)
         except SignatureMismatch as exc:
             failures.append(str(exc))
     if not failures:
         return []
-    return [f"{len(failures)} of {len(run.samples)} sampled responses fail: {failures[0]}"]
+    return [f"{len(failures)} of {len(samples)} sampled signatures fail: {failures[0]}"]
 
 
 def parse_headers(head: bytes) -> dict[str, str]:
@@ -478,45 +619,64 @@ def parse_headers(head: bytes) -> dict[str, str]:
     }
 
 
-# -- the benchmark --------------------------------------------------------------------------
+class BenchError(RuntimeError):
+    """A wrong or missing answer: the run cannot produce honest figures."""
 
 
-@dataclass
-class Bench:
-    emulator: Server
-    floor: Server
-    signer: Signer
-    buyer: str
-    alipay_key: rsa.RSAPublicKey
+def say(text: str) -> None:
+    """Progress, on stderr (the report goes to stdout)."""
+    print(text, file=sys.stderr, flush=True)
+
+
+# -- settings -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
     seconds: float
-    slices: int
+    rounds: int
     warmup: float
     concurrency: int
     inquiry_pool: int
     max_pay: int
+    drain_timeout: float
+    healthy_runs: int
+    reset_sizes: tuple[int, ...]
+    rss_pays: int
+    quick: bool
+    emulator_command: list[str]
+    workers: int  # 0: the emulator cannot serve with --workers, so two processes are not measured
     profile_dir: Path | None = None
     py_spy: str = "py-spy"
-    measurements: list[Measurement] = field(default_factory=list)
+
+
+@dataclass
+class Emulator:
+    """One emulator under test and what the benchmark learnt of it."""
+
+    server: Server
+    signer: Signer
+    buyer: str
+    alipay_key: rsa.RSAPublicKey
+    database_url: str
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}/_emulator"
+
+
+# -- the benchmark of one database ----------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    opts: Options
+    floor: Server
+    receiver: Server
     problems: list[str] = field(default_factory=list)
     setup_rate: float = 0.0
 
-    def say(self, text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
-
-    async def setup_calls(self, requests: Sequence[bytes], what: str, marker: bytes) -> list[bytes]:
-        """Send each request once to the emulator; the answers, in request order."""
-        run = Run(markers=(marker,), keep_bodies=True)
-        await drive(self.emulator, Feed(requests, cycle=False), run, concurrency=self.concurrency)
-        self.check(run, what)
-        if len(run.bodies) != len(requests):
-            raise BenchError(f"{what}: {len(run.bodies)} answers to {len(requests)} requests")
-        self.setup_rate = len(requests) / run.elapsed if run.elapsed > 0 else 0.0
-        return [run.bodies[i] for i in range(len(requests))]
-
-    async def issue_codes(self, count: int) -> list[str]:
-        request = control_request(f"/_emulator/buyers/{self.buyer}/payment-codes")
-        bodies = await self.setup_calls([request] * count, "issuing payment codes", b"paymentCode")
-        return [json.loads(body)["paymentCode"] for body in bodies]
+    # -- plumbing --------------------------------------------------------------------------
 
     def check(self, run: Run, what: str) -> None:
         for problem, n in run.errors.items():
@@ -527,65 +687,116 @@ class Bench:
         if self.problems:
             raise BenchError(self.problems[0])
 
-    async def compare(self, api: str, path: str, requests: Sequence[bytes], *, emulator_cycles: bool) -> None:
-        """Emulator and floor in alternating slices, so drifting background load hits both."""
-        feeds = {
-            self.floor.name: Feed(requests, cycle=True),
-            self.emulator.name: Feed(requests, cycle=emulator_cycles),
-        }
-        runs = {
-            self.floor.name: Run(markers=(SUCCESS,)),
-            self.emulator.name: Run(markers=(SUCCESS, PAID) if api == "inquiryPayment" else (SUCCESS,)),
-        }
-        profiler = self.start_profiler(api)
+    async def setup_calls(
+        self, emu: Emulator, requests: Sequence[bytes], what: str, marker: bytes, *, keep: bool = True
+    ) -> list[bytes]:
+        """Send each request once to the emulator (untimed); the answers, in request order."""
+        run = Run(markers=(marker,), keep_bodies=keep)
+        await drive(emu.server, Feed(requests, cycle=False), run, concurrency=self.opts.concurrency)
+        self.check(run, what)
+        if len(run.latencies) != len(requests):
+            raise BenchError(f"{what}: {len(run.latencies)} answers to {len(requests)} requests")
+        self.setup_rate = run.rps
+        return [run.bodies[i] for i in range(len(requests))] if keep else []
+
+    async def issue_codes(self, emu: Emulator, count: int) -> list[str]:
+        request = control_request(f"/_emulator/buyers/{emu.buyer}/payment-codes")
+        bodies = await self.setup_calls(emu, [request] * count, "issuing payment codes", b"paymentCode")
+        return [json.loads(body)["paymentCode"] for body in bodies]
+
+    async def new_pays(self, emu: Emulator, count: int, prefix: str) -> list[bytes]:
+        codes = await self.issue_codes(emu, count)
+        return [emu.signer.pay(code, f"{prefix}{i:07d}") for i, code in enumerate(codes)]
+
+    def receiver_stats(self) -> dict[str, Any]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.receiver.port, timeout=10)
         try:
-            for i in range(self.slices):
-                order = (self.floor, self.emulator) if i % 2 == 0 else (self.emulator, self.floor)
-                for server in order:
-                    await drive(
-                        server,
-                        feeds[server.name],
-                        runs[server.name],
-                        concurrency=self.concurrency,
-                        seconds=self.seconds / self.slices,
-                    )
+            conn.request("GET", "/stats")
+            data: dict[str, Any] = json.loads(conn.getresponse().read())
+            return data
+        finally:
+            conn.close()
+
+    async def warm(self, server: Server, requests: Sequence[bytes]) -> None:
+        run = Run(markers=(SUCCESS,))
+        await drive(
+            server,
+            Feed(requests, cycle=True),
+            run,
+            concurrency=self.opts.concurrency,
+            seconds=self.opts.warmup,
+        )
+        self.check(run, f"warm-up on the {server.name}")
+
+    async def compare(
+        self,
+        api: str,
+        emu: Emulator,
+        requests: Sequence[bytes],
+        *,
+        emulator_cycles: bool,
+        keep_bodies: bool = False,
+    ) -> Comparison:
+        """Floor and emulator alternating in rounds; one ratio per round (median reported)."""
+        rounds = self.opts.rounds
+        floor_feed = Feed(requests, cycle=True)  # the floor keeps no state: it may see repeats
+        emu_feeds = [Feed(requests, cycle=True)] * rounds if emulator_cycles else split(requests, rounds)
+        markers = (SUCCESS, PAID) if api == "inquiryPayment" else (SUCCESS,)
+        floor = Series(api, self.floor.name)
+        emulator = Series(api, emu.server.name)
+        slice_seconds = self.opts.seconds / rounds
+        profiler = self.start_profiler(api, emu)
+        try:
+            for i in range(rounds):
+                floor_run = Run(markers=(SUCCESS,))
+                emu_run = Run(markers=markers, keep_bodies=keep_bodies)
+                order = [(self.floor, floor_feed, floor_run), (emu.server, emu_feeds[i], emu_run)]
+                for server, feed, run in order if i % 2 == 0 else order[::-1]:
+                    await drive(server, feed, run, concurrency=self.opts.concurrency, seconds=slice_seconds)
+                floor.rounds.append(floor_run)
+                emulator.rounds.append(emu_run)
         finally:
             if profiler is not None:
                 profiler.send_signal(signal.SIGINT)
                 await asyncio.to_thread(profiler.wait)
-        for server in (self.floor, self.emulator):
-            run = runs[server.name]
-            what = f"{api} on the {server.name}"
+        for series in (floor, emulator):
+            what = f"{api} on the {series.server}"
+            samples = [(s.head, s.body) for r in series.rounds for s in r.samples][:VERIFIED_SAMPLES]
             self.problems.extend(
-                f"{what}: {p}" for p in verify_samples(run, path, self.alipay_key, self.signer.client_id)
+                f"{what}: {p}"
+                for p in verify_samples(samples, PATHS[api], emu.alipay_key, emu.signer.client_id)
             )
-            if not run.samples:
+            if not samples:
                 self.problems.append(f"{what}: no answers")
-            self.check(run, what)
-            m = Measurement(api=api, server=server.name, run=run)
-            self.measurements.append(m)
-            self.say(
-                f"  {what}: {m.rps:.0f} req/s, p50 {m.summary()['p50Ms']:.1f} ms, "
-                f"p99 {m.summary()['p99Ms']:.1f} ms ({m.requests} requests)"
-            )
+            for run in series.rounds:
+                self.check(run, what)
+        result = Comparison(api, floor, emulator)
+        s = result.summary()
+        say(
+            f"  {api}: emulator {emulator.rps:.0f} req/s, floor {floor.rps:.0f} req/s, "
+            f"ratios {s['roundRatios']} (median {s['medianRatio']}), emulator p99 "
+            f"{s['emulator']['p99Ms']:.1f} ms"
+        )
+        return result
 
-    def start_profiler(self, api: str) -> subprocess.Popen[bytes] | None:
+    def start_profiler(self, api: str, emu: Emulator) -> subprocess.Popen[bytes] | None:
         """``--profile DIR``: py-spy the emulator through a measurement (skews its figures)."""
-        if self.profile_dir is None or self.emulator.proc is None:
+        if self.opts.profile_dir is None or emu.server.proc is None:
             return None
-        out = self.profile_dir / f"{api}-emulator.speedscope.json"
-        self.say(f"  profiling the emulator into {out}")
+        out = self.opts.profile_dir / f"{api}-{emu.server.name}.folded"
+        say(f"  profiling the emulator into {out}")
         return subprocess.Popen(
             [
-                self.py_spy,
+                self.opts.py_spy,
                 "record",
                 "--pid",
-                str(self.emulator.proc.pid),
+                str(emu.server.proc.pid),
                 "--rate",
                 "250",
                 "--nonblocking",
+                "--subprocesses",
                 "--format",
-                "speedscope",
+                "raw",  # folded stacks: flamegraph.pl, speedscope and a text editor read them
                 "--output",
                 str(out),
             ],
@@ -593,187 +804,515 @@ class Bench:
             stderr=subprocess.DEVNULL,
         )
 
-    async def warm(self, server: Server, requests: Sequence[bytes]) -> None:
-        run = Run(markers=(SUCCESS,))
-        feed = Feed(requests, cycle=True)
-        await drive(server, feed, run, concurrency=self.concurrency, seconds=self.warmup)
-        self.check(run, f"warm-up on the {server.name}")
+    def check_notifications(self, emu: Emulator, stats: dict[str, Any]) -> None:
+        samples = [(s["head"].encode("latin-1"), s["body"].encode()) for s in stats["samples"]]
+        by_path: dict[str, list[tuple[bytes, bytes]]] = {}
+        for head, body in samples:
+            path = head.split(b" ", 2)[1].decode("latin-1")
+            by_path.setdefault(path, []).append((head, body))
+        for path, items in by_path.items():
+            self.problems.extend(
+                f"notifications to {path}: {p}"
+                for p in verify_samples(items, path, emu.alipay_key, emu.signer.client_id)
+            )
+        if stats["unreadable"]:
+            self.problems.append(f"receiver: {stats['unreadable']} unreadable notifications")
 
-    async def run(self) -> None:
-        signer = self.signer
+    async def drain(self, kind: str, expected: int) -> dict[str, Any]:
+        """Wait (bounded) until the receiver holds ``expected`` distinct notifications of ``kind``."""
+        started = time.perf_counter()
+        deadline = started + self.opts.drain_timeout
+        while True:
+            got = self.receiver_stats()["unique"].get(kind, 0)
+            if got >= expected or time.perf_counter() >= deadline:
+                break
+            await asyncio.sleep(0.05)
+        waited = time.perf_counter() - started
+        return {
+            "expected": expected,
+            "received": got,
+            "drainSeconds": round(waited, 2) if got >= expected else None,
+            "backlogAfterWait": max(0, expected - got),
+        }
+
+    # -- the measurements ------------------------------------------------------------------
+
+    async def measure(self, emu: Emulator, *, everything: bool) -> dict[str, Any]:
+        """inquiryPayment and pay; with ``everything``, also notifications, cancel and refund."""
+        opts = self.opts
+        out: dict[str, Any] = {"server": emu.server.name, "processes": emu.server.processes}
         # 1. Payments to inquire about; creating them is also the emulator's pay warm-up.
-        self.say(f"setup: {self.inquiry_pool} payments to inquire about ...")
-        codes = await self.issue_codes(self.inquiry_pool)
-        warm_pays = [signer.pay(code, f"BENCH-W-{i:06d}") for i, code in enumerate(codes)]
-        bodies = await self.setup_calls(warm_pays, "creating payments", SUCCESS)
+        say(f"setup ({emu.server.name}): {opts.inquiry_pool} payments to inquire about ...")
+        warm_pays = await self.new_pays(emu, opts.inquiry_pool, "BENCH-W-")
+        bodies = await self.setup_calls(emu, warm_pays, "creating payments", SUCCESS)
         pay_rate = self.setup_rate
-        inquiries = [signer.inquiry(json.loads(body)["paymentId"]) for body in bodies]
+        inquiries = [emu.signer.inquiry(json.loads(body)["paymentId"]) for body in bodies]
+        paid = len(bodies)
 
         # 2. A fresh payment code and a signed pay per emulator pay request: a used code or a
         # repeated paymentRequestId would measure the idempotent replay instead.
-        budget = min(self.max_pay, int(pay_rate * self.seconds * 2.5) + 300)
-        self.say(f"setup: {budget} payment codes and signed pay requests ...")
-        codes = await self.issue_codes(budget)
-        pays = [signer.pay(code, f"BENCH-P-{i:06d}") for i, code in enumerate(codes)]
+        budget = min(opts.max_pay, int(pay_rate * opts.seconds * 2.5) + 300)
+        say(f"setup ({emu.server.name}): {budget} payment codes and signed pay requests ...")
+        pays = await self.new_pays(emu, budget, "BENCH-P-")
 
-        self.say(f"warm-up: {self.warmup:g} s per server and API ...")
-        for server in (self.floor, self.emulator):
-            await self.warm(server, inquiries)
+        say(f"warm-up: {opts.warmup:g} s per server and API ...")
+        await self.warm(self.floor, inquiries)
+        await self.warm(emu.server, inquiries)
         await self.warm(self.floor, pays)
 
-        self.say(
-            f"measuring: {self.seconds:g} s per server and API in {self.slices} alternating "
-            f"slices, {self.concurrency} connections"
+        say(
+            f"measuring ({emu.server.name}): {opts.seconds:g} s per server and API in {opts.rounds} "
+            f"rounds alternating with the floor, {opts.concurrency} connections"
         )
-        await self.compare("inquiryPayment", INQUIRY_PATH, inquiries, emulator_cycles=True)
-        # The floor keeps no state, so it may cycle over the signed pays; the emulator gets
-        # each one once.
-        await self.compare("pay", PAY_PATH, pays, emulator_cycles=False)
+        out["rssMbBefore"] = emu.server.rss_mb()
+        comparisons = [await self.compare("inquiryPayment", emu, inquiries, emulator_cycles=True)]
+        before = self.receiver_stats()["unique"].get("PAYMENT_RESULT", 0)
+        pay = await self.compare("pay", emu, pays, emulator_cycles=False, keep_bodies=True)
+        comparisons.append(pay)
+        during = self.receiver_stats()["unique"].get("PAYMENT_RESULT", 0) - before
+        answered = {i: b for r in pay.emulator.rounds for i, b in r.bodies.items()}
+        paid += len(answered)
+        out["payments"] = paid
+        if not everything:
+            out["comparisons"] = [c.summary() for c in comparisons]
+            return out
 
-    def result(self, api: str, server: str) -> Measurement:
-        return next(m for m in self.measurements if m.api == api and m.server == server)
+        # 3. Notifications of the measured pays: how many arrived inside the window, how long
+        # the rest took.
+        notes = await self.drain("PAYMENT_RESULT", paid)
+        notes["deliveredDuringPayMeasurement"] = during
+        notes["paysInPayMeasurement"] = len(answered)
+        out["payNotifications"] = notes
+        say(
+            f"  notifications: {during} of {len(answered)} delivered during the pay measurement; "
+            + (
+                f"all {paid} received {notes['drainSeconds']} s after it"
+                if notes["drainSeconds"] is not None
+                else f"{notes['backlogAfterWait']} still undelivered {opts.drain_timeout:g} s after it"
+            )
+        )
 
-    def report(self) -> dict[str, Any]:
-        ratios: dict[str, float] = {}
-        cpu_ratios: dict[str, float | None] = {}
-        for api in ("inquiryPayment", "pay"):
-            e, f = self.result(api, "emulator"), self.result(api, "floor")
-            ratios[api] = e.rps / f.rps if f.rps else 0.0
-            cpu_ratios[api] = round(e.cpu_ms / f.cpu_ms, 2) if e.cpu_ms is not None and f.cpu_ms else None
-        inquiry_p99 = self.result("inquiryPayment", "emulator").summary()["p99Ms"]
-        targets = [
-            {
-                "name": "inquiryPayment throughput, emulator/floor",
-                "value": round(ratios["inquiryPayment"], 3),
-                "target": f">= {INQUIRY_RATIO_TARGET}",
-                "pass": ratios["inquiryPayment"] >= INQUIRY_RATIO_TARGET,
-            },
-            {
-                "name": "pay throughput, emulator/floor",
-                "value": round(ratios["pay"], 3),
-                "target": f">= {PAY_RATIO_TARGET}",
-                "pass": ratios["pay"] >= PAY_RATIO_TARGET,
-            },
-            {
-                "name": "inquiryPayment p99 on the emulator, ms",
-                "value": inquiry_p99,
-                "target": f"< {INQUIRY_P99_TARGET_MS:g}",
-                "pass": inquiry_p99 < INQUIRY_P99_TARGET_MS,
-            },
+        # 4. Cancel and refund over the measured payments (each payment cancelled once; refunds
+        # of 1 minor unit, round-robin over payments kept apart for them).
+        payment_ids = [json.loads(answered[i])["paymentId"] for i in sorted(answered)]
+        reserve = min(len(payment_ids) // 2, max(64, len(payment_ids) // 10))
+        refund_ids, cancel_ids = payment_ids[:reserve], payment_ids[reserve:]
+        need = int(pay.emulator.rps * opts.seconds * 2.0) + 300
+        leftover = sorted(set(range(len(pays))) - set(answered))
+        if len(cancel_ids) < need and leftover:
+            extra = [pays[i] for i in leftover[: need - len(cancel_ids)]]
+            say(f"setup ({emu.server.name}): {len(extra)} more payments to cancel ...")
+            extra_bodies = await self.setup_calls(emu, extra, "creating payments to cancel", SUCCESS)
+            cancel_ids += [json.loads(b)["paymentId"] for b in extra_bodies]
+            paid += len(extra)
+        refunds_wanted = min(len(refund_ids) * 100, int(pay.emulator.rps * opts.seconds * 2.5) + 300)
+        say(f"setup: {len(cancel_ids)} signed cancels, {refunds_wanted} signed refunds ...")
+        cancels = [emu.signer.cancel(p) for p in cancel_ids]
+        refunds = [
+            emu.signer.refund(refund_ids[j % len(refund_ids)], f"BENCH-R-{j:07d}")
+            for j in range(refunds_wanted)
         ]
-        return {
-            "benchmark": "bench/gateway.py",
-            "time": datetime.now(UTC).replace(microsecond=0).isoformat(),
-            "machine": {
-                "cpus": os.cpu_count(),
-                "loadAverage": [round(x, 2) for x in os.getloadavg()],
-                "python": platform.python_version(),
-                "platform": platform.platform(),
-            },
-            "settings": {
-                "concurrency": self.concurrency,
-                "secondsPerMeasurement": self.seconds,
-                "slices": self.slices,
-                "warmupSeconds": self.warmup,
-                "inquiryPool": self.inquiry_pool,
-                "server": "uvicorn via emulator.server._config, one process, asyncio loop",
-                "emulatorCommand": self.emulator.argv,
-                "database": self.emulator.env.get("ALIPAY_EMULATOR_DATABASE_URL", "SQLite"),
-            },
-            "measurements": [m.summary() for m in self.measurements],
-            "targets": targets,
-            # Not a target: the emulator's server CPU per request as a multiple of the floor's,
-            # which background load on the machine disturbs less than throughput.
-            "cpuPerRequestEmulatorOverFloor": cpu_ratios,
-            "errors": self.problems,
+        await self.warm(self.floor, cancels)
+        comparisons.append(await self.compare("cancel", emu, cancels, emulator_cycles=False))
+        before = self.receiver_stats()["unique"].get("REFUND_RESULT", 0)
+        refund = await self.compare("refund", emu, refunds, emulator_cycles=False)
+        comparisons.append(refund)
+        out["refundNotifications"] = {
+            "refunds": refund.emulator.requests,
+            "deliveredDuringRefundMeasurement": self.receiver_stats()["unique"].get("REFUND_RESULT", 0)
+            - before,
         }
+        out["payments"] = paid
+        out["rssMbAfter"] = emu.server.rss_mb()
+        out["comparisons"] = [c.summary() for c in comparisons]
+        self.check_notifications(emu, self.receiver_stats())
+        return out
+
+    async def memory(self, emu: Emulator) -> dict[str, Any]:
+        """RSS of the emulator while ``rss_pays`` more pays (with notify URLs) go through it."""
+        total, chunk = self.opts.rss_pays, 10_000
+        points = [{"pays": 0, "rssMb": emu.server.rss_mb()}]
+        sent = 0
+        started = time.perf_counter()
+        say(f"memory: {total} pays in chunks of {chunk}, RSS after each ...")
+        while sent < total:
+            n = min(chunk, total - sent)
+            pays = await self.new_pays(emu, n, f"BENCH-M{sent // chunk:03d}-")
+            await self.setup_calls(emu, pays, "pays for the memory figure", SUCCESS, keep=False)
+            sent += n
+            points.append({"pays": sent, "rssMb": emu.server.rss_mb()})
+            say(f"  {sent} pays: RSS {points[-1]['rssMb']} MB")
+        return {"pays": total, "seconds": round(time.perf_counter() - started, 1), "points": points}
 
 
-class BenchError(RuntimeError):
-    """A wrong or missing answer: the run cannot produce honest figures."""
+# -- what happens around the measurements ---------------------------------------------------
 
 
-def print_table(report: dict[str, Any]) -> None:
+def time_to_healthy(opts: Options, workdir: Path, databases: Callable[[str], str | None]) -> dict[str, Any]:
+    """Seconds from exec to the first 200 on /_emulator/health, each time on an empty database."""
+    times = []
+    for i in range(opts.healthy_runs):
+        port = free_port()
+        data = workdir / f"healthy-{i}"
+        server = Server(
+            name="emulator",
+            argv=opts.emulator_command,
+            env=server_env(data, port, databases(f"h{i}")),
+            port=port,
+            log_path=workdir / f"healthy-{i}.log",
+        )
+        try:
+            times.append(server.start(lambda port=port: healthy(port)))
+        finally:
+            server.stop()
+    return {"runs": [round(t, 3) for t in times], "medianSeconds": round(statistics.median(times), 3)}
+
+
+def timed_reset(emu: Emulator) -> float:
+    started = time.perf_counter()
+    httpx.post(f"{emu.base}/reset", timeout=300).raise_for_status()
+    return (time.perf_counter() - started) * 1000
+
+
+def stored_payments(db: Database) -> int:
+    with db.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(Payment.__table__)).scalar_one())  # type: ignore[attr-defined]
+
+
+def reset_timing(emu: Emulator, sizes: Sequence[int], say: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Time ``POST /_emulator/reset`` with what the run stored, then with ``sizes`` payments."""
+    from stock import Templates
+
+    db = Database(emu.database_url)
+    try:
+        templates = Templates.read(db)
+        results = []
+        stored = stored_payments(db)
+        results.append({"payments": stored, "what": "stored by the run", "ms": round(timed_reset(emu), 1)})
+        results.append({"payments": 0, "what": "seeded sandbox", "ms": round(timed_reset(emu), 1)})
+        for size in sizes:
+            say(f"reset: storing {size} payments straight into the database ...")
+            loaded = templates.store(db, size, batch=f"{size}")
+            stored = stored_payments(db)
+            ms = timed_reset(emu)
+            results.append({"payments": stored, "what": "inserted", "ms": round(ms, 1), "insert": loaded})
+            say(f"  reset with {stored} payments stored: {ms:.0f} ms")
+        return results
+    finally:
+        db.dispose()
+
+
+class Databases:
+    """Where a suite's emulators keep their data: SQLite files, or throwaway PostgreSQL databases."""
+
+    def __init__(self, kind: str, workdir: Path, server_url: str | None) -> None:
+        self.kind = kind
+        self._workdir = workdir
+        self._server = make_url(server_url) if server_url else None
+        self._created: list[str] = []
+
+    def __call__(self, name: str) -> str | None:
+        """The URL for an emulator called ``name`` (None: SQLite in its data directory)."""
+        if self._server is None:
+            return None
+        database = f"alipay_bench_{os.getpid()}_{name}"
+        engine = disposable_engine(self._server.render_as_string(hide_password=False))
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}"')
+                conn.exec_driver_sql(f'CREATE DATABASE "{database}"')
+        finally:
+            engine.dispose()
+        self._created.append(database)
+        return self._server.set(database=database).render_as_string(hide_password=False)
+
+    def url_of(self, name: str, data_dir: Path) -> str:
+        if self._server is None:
+            return Settings(data_dir=data_dir).resolved_database_url
+        return self._server.set(database=f"alipay_bench_{os.getpid()}_{name}").render_as_string(
+            hide_password=False
+        )
+
+    def close(self) -> None:
+        if self._server is None or not self._created:
+            return
+        engine = disposable_engine(self._server.render_as_string(hide_password=False))
+        try:
+            with engine.connect() as conn:
+                for database in self._created:
+                    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        finally:
+            engine.dispose()
+
+
+def start_emulator(
+    name: str, opts: Options, workdir: Path, databases: Databases, receiver_port: int, *, workers: int = 1
+) -> tuple[Emulator, float]:
+    port = free_port()
+    data_dir = workdir / f"{name}-data"
+    argv = list(opts.emulator_command) + (["--workers", str(workers)] if workers > 1 else [])
+    server = Server(
+        name=name,
+        argv=argv,
+        env=server_env(data_dir, port, databases(name)),
+        port=port,
+        log_path=workdir / f"{name}.log",
+        processes=workers,
+    )
+    seconds = server.start(lambda: healthy(port))
+    base = f"http://127.0.0.1:{port}/_emulator"
+    sandbox = httpx.get(f"{base}/sandbox", timeout=30).json()
+    merchant = next(a for a in sandbox["applications"] if a["role"] == "MERCHANT")
+    # Codes live 60 s of the emulator's clock: freeze it so none expires mid-run.
+    httpx.post(f"{base}/clock", json={"frozen": True}, timeout=30).raise_for_status()
+    emu = Emulator(
+        server=server,
+        signer=Signer(
+            client_id=merchant["clientId"],
+            key=load_private_key(merchant["merchantPrivateKeyPem"]),
+            currency=merchant["testCurrency"],
+            notify_base=f"http://127.0.0.1:{receiver_port}",
+        ),
+        buyer=next(b for b in sandbox["buyers"] if b["behaviour"] == "normal")["loginId"],
+        alipay_key=load_public_key(sandbox["alipayPublicKey"]),
+        database_url=databases.url_of(name, data_dir),
+    )
+    (workdir / "keys.json").write_text(
+        json.dumps(
+            {"merchantPublicKeys": {a["clientId"]: a["merchantPublicKey"] for a in sandbox["applications"]}}
+        )
+    )
+    return emu, seconds
+
+
+def run_suite(kind: str, server_url: str | None, opts: Options, runner: asyncio.Runner) -> dict[str, Any]:
+    """Every measurement on one database; raises BenchError / ServerStartError."""
+    say(f"\n=== {kind} ===")
+    suite: dict[str, Any] = {"database": kind, "loadAverageAtStart": [round(x, 2) for x in os.getloadavg()]}
+    with tempfile.TemporaryDirectory(prefix="alipay-bench-") as tmp:
+        workdir = Path(tmp)
+        databases = Databases(kind, workdir, server_url)
+        started: list[Server] = []
+        try:
+            say(f"time to healthy: {opts.healthy_runs} fresh start(s) ...")
+            suite["timeToHealthy"] = time_to_healthy(opts, workdir, databases)
+            receiver_port, floor_port = free_port(), free_port()
+            receiver = Server(
+                name="receiver",
+                argv=[sys.executable, str(HERE / "receiver.py"), "--port", str(receiver_port)],
+                env=server_env(workdir / "receiver", receiver_port),
+                port=receiver_port,
+                log_path=workdir / "receiver.log",
+            )
+            started.append(receiver)
+            receiver.start(lambda: port_open(receiver_port))
+            emu, _ = start_emulator("emulator", opts, workdir, databases, receiver_port)
+            started.append(emu.server)
+            floor = Server(
+                name="floor",
+                argv=[
+                    sys.executable,
+                    str(HERE / "floor.py"),
+                    "--port",
+                    str(floor_port),
+                    "--keys",
+                    str(workdir / "keys.json"),
+                ],
+                env=server_env(workdir / "floor-data", floor_port),
+                port=floor_port,
+                log_path=workdir / "floor.log",
+            )
+            started.append(floor)
+            floor.start(lambda: port_open(floor_port))
+            bench = Bench(opts=opts, floor=floor, receiver=receiver)
+            try:
+                suite["main"] = runner.run(bench.measure(emu, everything=True))
+                if opts.workers:
+                    emu2, _ = start_emulator(
+                        "emulator-2proc", opts, workdir, databases, receiver_port, workers=opts.workers
+                    )
+                    started.append(emu2.server)
+                    suite["twoProcesses"] = runner.run(bench.measure(emu2, everything=False))
+                    emu2.server.stop()
+                else:
+                    suite["twoProcesses"] = None
+                suite["memory"] = runner.run(bench.memory(emu)) if opts.rss_pays else None
+            except (BenchError, OSError) as exc:
+                suite["errors"] = [str(exc), *bench.problems[1:]]
+                say(f"\nbench: stopped on an error: {exc}")
+                for server in started:
+                    say(f"--- {server.name} log:\n{server.log_tail()}")
+                return suite
+            suite["errors"] = bench.problems
+            suite["receiverCpuSeconds"] = receiver.cpu_seconds()
+            suite["reset"] = reset_timing(emu, opts.reset_sizes, say)
+            suite["rssMbAfterReset"] = emu.server.rss_mb()
+        finally:
+            for server in reversed(started):
+                code = server.stop()
+                if code not in (None, 0, -signal.SIGTERM):  # uvicorn re-raises SIGTERM
+                    print(f"{server.name} exited with {code}:\n{server.log_tail()}", file=sys.stderr)
+            databases.close()
+    suite["loadAverageAtEnd"] = [round(x, 2) for x in os.getloadavg()]
+    return suite
+
+
+# -- the report -----------------------------------------------------------------------------
+
+
+def target_values(suite: dict[str, Any]) -> dict[str, float | None]:
+    main = suite.get("main") or {}
+    by_api = {c["api"]: c for c in main.get("comparisons", [])}
+    resets = [r for r in suite.get("reset", []) if r["what"] == "inserted" and r["payments"] >= 100_000]
+
+    def pick(api: str, key: str) -> float | None:
+        c = by_api.get(api)
+        if c is None:
+            return None
+        value: float | None = c["medianRatio"] if key == "ratio" else c["emulator"]["p99Ms"]
+        return value
+
+    healthy_figure = suite.get("timeToHealthy", {}).get("medianSeconds")
+    return {
+        "inquiryRatio": pick("inquiryPayment", "ratio"),
+        "payRatio": pick("pay", "ratio"),
+        "inquiryP99": pick("inquiryPayment", "p99"),
+        "payP99": pick("pay", "p99"),
+        "healthy": healthy_figure,
+        "reset100k": resets[0]["ms"] if resets else None,
+    }
+
+
+def verdicts(suite: dict[str, Any]) -> list[dict[str, Any]]:
+    values = target_values(suite)
+    out = []
+    for key, name, op, bound, unit in TARGETS:
+        value = values[key]
+        ok = None if value is None else (value >= bound if op == ">=" else value < bound)
+        out.append({"target": name, "value": value, "unit": unit, "pass": ok})
+    return out
+
+
+def print_report(report: dict[str, Any]) -> None:
     s, machine = report["settings"], report["machine"]
     print(
-        f"\ngateway benchmark: {s['concurrency']} connections, {s['secondsPerMeasurement']:g} s "
-        f"per server and API in {s['slices']} alternating slices, loopback, "
-        f"{machine['cpus']} CPUs, load average {machine['loadAverage'][0]}"
+        f"\ngateway benchmark{' (QUICK: a smoke run, not a verdict)' if s['quick'] else ''}: "
+        f"{s['concurrency']} connections, {s['secondsPerMeasurement']:g} s per server and API in "
+        f"{s['rounds']} rounds alternating floor and emulator, pays with a paymentNotifyUrl to a live "
+        f"receiver, loopback, {machine['cpus']} CPUs, load average {machine['loadAverageAtStart']} at "
+        f"start, {machine['loadAverageAtEnd']} at end"
     )
-    print(
-        f"{'API':<16}{'server':<10}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'CPU ms/req':>12}{'requests':>10}{'errors':>8}"
-    )
-    for m in report["measurements"]:
-        cpu = m["serverCpuMsPerRequest"]
-        print(
-            f"{m['api']:<16}{m['server']:<10}{m['requestsPerSecond']:>8.0f}{m['p50Ms']:>9.1f}"
-            f"{m['p99Ms']:>9.1f}{'' if cpu is None else f'{cpu:.2f}':>12}{m['requests']:>10}"
-            f"{sum(m['errors'].values()):>8}"
-            + ("  (ran out of pre-signed requests)" if m["ranOutOfRequests"] else "")
-        )
-    print()
-    for t in report["targets"]:
-        verdict = "PASS" if t["pass"] else "FAIL"
-        print(f"{t['name']:<42}{t['value']:>9}   target {t['target']:<8} {verdict}")
-    cpu = report["cpuPerRequestEmulatorOverFloor"]
-    if all(v is not None for v in cpu.values()):
-        print(
-            f"(info) server CPU per request, emulator/floor: inquiryPayment "
-            f"{cpu['inquiryPayment']}x, pay {cpu['pay']}x"
-        )
-    if report["errors"]:
-        print("\nERRORS:")
-        for problem in report["errors"]:
-            print(f"  {problem}")
+    for suite in report["suites"]:
+        print(f"\n## {suite['database']}")
+        main = suite.get("main")
+        if main:
+            print(
+                f"{'API':<16}{'server':<16}{'req/s':>8}{'median x':>10}{'p50 ms':>9}{'p99 ms':>9}"
+                f"{'CPU ms/req':>12}{'requests':>10}  rounds (emulator/floor)"
+            )
+            parts = [main] + ([suite["twoProcesses"]] if suite.get("twoProcesses") else [])
+            for part in parts:
+                for c in part["comparisons"]:
+                    for side in ("floor", "emulator"):
+                        m = c[side]
+                        cpu = m["serverCpuMsPerRequest"]
+                        ratio = f"{c['medianRatio']:.3f}" if side == "emulator" else ""
+                        rounds = " ".join(f"{r:.2f}" for r in c["roundRatios"]) if side == "emulator" else ""
+                        print(
+                            f"{c['api']:<16}{m['server']:<16}{m['requestsPerSecond']:>8.0f}{ratio:>10}"
+                            f"{m['p50Ms']:>9.1f}{m['p99Ms']:>9.1f}{'' if cpu is None else f'{cpu:.2f}':>12}"
+                            f"{m['requests']:>10}  {rounds}"
+                            + ("  (ran out of pre-signed requests)" if m["ranOutOfRequests"] else "")
+                        )
+            cpu = ", ".join(f"{c['api']} {c['cpuPerRequestEmulatorOverFloor']}x" for c in main["comparisons"])
+            print(f"server CPU per request, emulator/floor: {cpu}")
+            n = main.get("payNotifications")
+            if n:
+                tail = (
+                    f"all {n['expected']} received {n['drainSeconds']} s after it"
+                    if n["drainSeconds"] is not None
+                    else f"{n['backlogAfterWait']} of {n['expected']} still undelivered after the wait"
+                )
+                print(
+                    f"notifyPayment: {n['deliveredDuringPayMeasurement']} of {n['paysInPayMeasurement']} "
+                    f"measured pays notified during the measurement; {tail}"
+                )
+        if suite.get("twoProcesses") is None and "main" in suite:
+            print("2 processes: not measured (this emulator has no `serve --workers`)")
+        elif suite.get("twoProcesses") and main:
+            one = {c["api"]: c["emulator"]["requestsPerSecond"] for c in main["comparisons"]}
+            two = {c["api"]: c["emulator"]["requestsPerSecond"] for c in suite["twoProcesses"]["comparisons"]}
+            print(
+                "2 processes vs 1: "
+                + ", ".join(f"{api} {two[api] / one[api]:.2f}x" for api in two if one.get(api))
+            )
+        if "timeToHealthy" in suite:
+            t = suite["timeToHealthy"]
+            print(f"time to healthy (fresh database): median {t['medianSeconds']} s of {t['runs']}")
+        for r in suite.get("reset", []):
+            print(f"reset with {r['payments']} payments stored ({r['what']}): {r['ms']:.0f} ms")
+        mem = suite.get("memory")
+        if mem:
+            points = ", ".join(f"{p['pays']}: {p['rssMb']}" for p in mem["points"])
+            print(f"emulator RSS MB after N more pays ({mem['seconds']} s): {points}")
+        if suite.get("errors"):
+            print("ERRORS:")
+            for problem in suite["errors"]:
+                print(f"  {problem}")
+
+    names = [suite["database"] for suite in report["suites"]]
+    print("\n" + f"{'target (issue #15)':<38}" + "".join(f"{n:>22}" for n in names))
+    rows = [verdicts(suite) for suite in report["suites"]]
+    for i, (_, name, _, _, unit) in enumerate(TARGETS):
+        cells = []
+        for row in rows:
+            v = row[i]
+            if v["value"] is None:
+                cells.append("not measured")
+            else:
+                cells.append(f"{v['value']:g}{unit}  {'PASS' if v['pass'] else 'FAIL'}")
+        print(f"{name:<38}" + "".join(f"{c:>22}" for c in cells))
 
 
-@contextlib.contextmanager
-def servers(workdir: Path, emulator_command: list[str]) -> Iterator[tuple[Server, Server]]:
-    emulator_port, floor_port = free_port(), free_port()
-    emulator = Server(
-        name="emulator",
-        argv=emulator_command,
-        env=server_env(workdir / "data", emulator_port),
-        port=emulator_port,
-        log_path=workdir / "emulator.log",
-    )
-    floor = Server(
-        name="floor",
-        argv=[
-            sys.executable,
-            str(HERE / "floor.py"),
-            "--port",
-            str(floor_port),
-            "--keys",
-            str(workdir / "keys.json"),
-        ],
-        env=server_env(workdir / "floor-data", floor_port),
-        port=floor_port,
-        log_path=workdir / "floor.log",
-    )
+def supports_workers(command: list[str]) -> bool:
+    """Whether ``<command> --help`` offers ``--workers`` (the scale-out issue adds it)."""
     try:
-        yield emulator, floor
-    finally:
-        for server in (floor, emulator):
-            code = server.stop()
-            if code not in (None, 0, -signal.SIGTERM):  # uvicorn re-raises SIGTERM
-                print(f"{server.name} exited with {code}:\n{server.log_tail()}", file=sys.stderr)
+        out = subprocess.run(
+            [*command, "--help"], capture_output=True, text=True, timeout=60, cwd=HERE.parent
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "--workers" in out.stdout
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0, help="per measurement (10)")
+    parser.add_argument("--quick", action="store_true", help="a short smoke run (figures not a verdict)")
+    parser.add_argument("--seconds", type=float, help="per server and API, all rounds (10; quick 1.5)")
+    parser.add_argument("--rounds", type=int, help="floor/emulator alternations per API, >= 3 (5; quick 3)")
     parser.add_argument("--concurrency", type=int, default=16, help="connections (16)")
-    parser.add_argument(
-        "--slices",
-        type=int,
-        default=5,
-        help="alternate emulator and floor this many times per measurement (5)",
-    )
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds per warm-up (2)")
-    parser.add_argument("--inquiry-pool", type=int, default=256, help="payments inquired (256)")
+    parser.add_argument("--warmup", type=float, help="seconds per warm-up (2; quick 0.5)")
+    parser.add_argument("--inquiry-pool", type=int, help="payments inquired (256; quick 64)")
     parser.add_argument("--max-pay", type=int, default=30000, help="cap on pre-signed emulator pays (30000)")
+    parser.add_argument("--drain-timeout", type=float, help="wait for notifications, s (30; quick 5)")
+    parser.add_argument("--healthy-runs", type=int, help="fresh starts timed (3; quick 1)")
+    parser.add_argument(
+        "--reset-sizes", help="payments stored before timed resets (10000,100000; quick 1000,5000)"
+    )
+    parser.add_argument(
+        "--rss-pays", type=int, help="pays before the RSS figure, 0 skips (100000; quick 1000)"
+    )
+    parser.add_argument(
+        "--databases",
+        help="comma-separated: sqlite, postgresql (default: sqlite, plus postgresql when a URL is known)",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("ALIPAY_EMULATOR_TEST_POSTGRES_URL"),
+        help="a PostgreSQL server where throwaway databases may be created and dropped "
+        "(default: $ALIPAY_EMULATOR_TEST_POSTGRES_URL)",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="processes of the scale-out measurement (2)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
         "--emulator-command",
@@ -788,79 +1327,92 @@ def main(argv: list[str] | None = None) -> int:
         help="py-spy the emulator during its measurements into DIR (figures then skewed)",
     )
     args = parser.parse_args(argv)
+    quick = args.quick
+
+    def pick(value: Any, full: Any, smoke: Any) -> Any:
+        return value if value is not None else (smoke if quick else full)
+
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if args.profile is not None:
         if not Path(py_spy).exists():
             parser.error("--profile needs py-spy (pip install py-spy)")
         args.profile.mkdir(parents=True, exist_ok=True)
-    if not 0 < args.seconds <= 300 or not 0 < args.concurrency <= 256 or args.slices < 1:
-        parser.error("--seconds must be in (0, 300], --concurrency in (0, 256], --slices >= 1")
-
-    with (
-        tempfile.TemporaryDirectory(prefix="alipay-bench-") as tmp,
-        servers(Path(tmp), shlex.split(args.emulator_command)) as (
-            emulator,
-            floor,
+    command = shlex.split(args.emulator_command)
+    seconds = pick(args.seconds, 10.0, 1.5)
+    rounds = pick(args.rounds, 5, 3)
+    if not 0 < seconds <= 300 or not 0 < args.concurrency <= 256 or rounds < 3:
+        parser.error("--seconds must be in (0, 300], --concurrency in (0, 256], --rounds >= 3")
+    kinds = (
+        [k.strip() for k in args.databases.split(",") if k.strip()]
+        if args.databases
+        else ["sqlite"] + (["postgresql"] if args.postgres_url else [])
+    )
+    if any(k not in ("sqlite", "postgresql") for k in kinds):
+        parser.error("--databases takes sqlite and/or postgresql")
+    if "postgresql" in kinds and not args.postgres_url:
+        parser.error("postgresql needs --postgres-url or ALIPAY_EMULATOR_TEST_POSTGRES_URL")
+    opts = Options(
+        seconds=seconds,
+        rounds=rounds,
+        warmup=pick(args.warmup, 2.0, 0.5),
+        concurrency=args.concurrency,
+        inquiry_pool=pick(args.inquiry_pool, 256, 64),
+        max_pay=args.max_pay,
+        drain_timeout=pick(args.drain_timeout, 30.0, 5.0),
+        healthy_runs=pick(args.healthy_runs, 3, 1),
+        reset_sizes=tuple(
+            int(x) for x in pick(args.reset_sizes, "10000,100000", "1000,5000").split(",") if x
         ),
-    ):
-        workdir = Path(tmp)
-        base = f"http://127.0.0.1:{emulator.port}/_emulator"
-        try:
-            emulator.start(lambda: httpx.get(f"{base}/health", timeout=2).status_code == 200)
-            sandbox = httpx.get(f"{base}/sandbox", timeout=10).json()
-            merchant = next(a for a in sandbox["applications"] if a["role"] == "MERCHANT")
-            (workdir / "keys.json").write_text(
-                json.dumps(
-                    {
-                        "merchantPublicKeys": {
-                            a["clientId"]: a["merchantPublicKey"] for a in sandbox["applications"]
-                        }
-                    }
-                )
-            )
-            floor.start(lambda: port_open(floor.port))
-        except (ServerStartError, httpx.HTTPError, StopIteration, KeyError) as exc:
-            print(f"bench: could not start the servers: {exc}", file=sys.stderr)
-            for server in (emulator, floor):
-                print(f"--- {server.name} log:\n{server.log_tail()}", file=sys.stderr)
-            return 2
-        # Codes live 60 s of the emulator's clock: freeze it so none expires mid-run.
-        httpx.post(f"{base}/clock", json={"frozen": True}, timeout=10).raise_for_status()
-        bench = Bench(
-            emulator=emulator,
-            floor=floor,
-            signer=Signer(
-                client_id=merchant["clientId"],
-                key=load_private_key(merchant["merchantPrivateKeyPem"]),
-                currency=merchant["testCurrency"],
-            ),
-            buyer=next(b for b in sandbox["buyers"] if b["behaviour"] == "normal")["loginId"],
-            alipay_key=load_public_key(sandbox["alipayPublicKey"]),
-            seconds=args.seconds,
-            slices=args.slices,
-            warmup=args.warmup,
-            concurrency=args.concurrency,
-            inquiry_pool=args.inquiry_pool,
-            max_pay=args.max_pay,
-            profile_dir=args.profile,
-            py_spy=py_spy,
-        )
-        try:
-            with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-                runner.run(bench.run())
-        except (BenchError, OSError) as exc:
-            print(f"\nbench: stopped on an error: {exc}", file=sys.stderr)
-            for problem in bench.problems[1:]:
-                print(f"  {problem}", file=sys.stderr)
-            print(f"--- emulator log:\n{emulator.log_tail()}", file=sys.stderr)
-            if args.json:
-                args.json.write_text(json.dumps({"errors": [str(exc), *bench.problems]}) + "\n")
-            return 1
-        report = bench.report()
-    print_table(report)
+        rss_pays=pick(args.rss_pays, 100_000, 1000),
+        quick=quick,
+        emulator_command=command,
+        workers=args.workers if args.workers > 1 and supports_workers(command) else 0,
+        profile_dir=args.profile,
+        py_spy=py_spy,
+    )
+    load_start = [round(x, 2) for x in os.getloadavg()]
+    suites = []
+    status = 0
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        for kind in kinds:
+            try:
+                suite = run_suite(kind, args.postgres_url if kind == "postgresql" else None, opts, runner)
+            except (ServerStartError, httpx.HTTPError, StopIteration, KeyError) as exc:
+                print(f"bench: could not start the servers ({kind}): {exc}", file=sys.stderr)
+                return 2
+            suites.append(suite)
+            if suite.get("errors"):
+                status = 1
+    report = {
+        "benchmark": "bench/gateway.py",
+        "time": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "loadAverageAtStart": load_start,
+            "loadAverageAtEnd": [round(x, 2) for x in os.getloadavg()],
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "settings": {
+            "quick": quick,
+            "concurrency": opts.concurrency,
+            "secondsPerMeasurement": opts.seconds,
+            "rounds": opts.rounds,
+            "warmupSeconds": opts.warmup,
+            "inquiryPool": opts.inquiry_pool,
+            "resetSizes": list(opts.reset_sizes),
+            "rssPays": opts.rss_pays,
+            "server": "uvicorn via emulator.server._config, asyncio loop",
+            "emulatorCommand": opts.emulator_command,
+            "workers": opts.workers or None,
+        },
+        "suites": suites,
+        "targets": {suite["database"]: verdicts(suite) for suite in suites},
+    }
+    print_report(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
-    return 1 if report["errors"] else 0
+    return status
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -48,12 +48,17 @@ def test_session_value_and_is_authorized() -> None:
 def test_isv_authorization_page_needs_the_token(guarded: Gateway) -> None:
     http = guarded.http
     isv = guarded.by_role("ISV")["clientId"]
-    merchant = guarded.by_role("MERCHANT")["clientId"]
-    form = {"merchantClientId": merchant}
-    assert http.post(f"/_emulator/isv/{isv}/authorize", data=form).status_code == 401
-    assert http.get(f"/_emulator/isv/{isv}/authorize").status_code == 401
-    minted = http.post(f"/_emulator/isv/{isv}/authorize", data=form, headers=BEARER)
-    assert minted.status_code == 200 and "Agent-Token" in minted.text
+    account = guarded.by_role("MERCHANT")["merchantAccount"]
+    page = f"/_emulator/isv/{isv}/authorize"
+    form = {"merchantAccount": account["loginId"], "password": account["password"]}
+    shown = http.get(page, follow_redirects=False)
+    assert shown.status_code == 303 and shown.headers["location"].startswith("/login")
+    # A cross-site post without the page session and its CSRF token mints nothing.
+    assert http.post(page, data=form, follow_redirects=False).status_code in (303, 403)
+    listed = http.get(f"/_emulator/isv/{isv}/authorizations", headers=BEARER).json()["authorizations"]
+    assert all(a["merchantCustomerId"] != guarded.by_role("MERCHANT")["customerId"] for a in listed)
+    http.cookies.set(SESSION_COOKIE, session_value(TOKEN))
+    assert http.get(page, follow_redirects=False).status_code != 303
 
 
 def test_wallet_page_and_its_forms_need_the_token(guarded: Gateway) -> None:
@@ -61,29 +66,34 @@ def test_wallet_page_and_its_forms_need_the_token(guarded: Gateway) -> None:
     payment_id = order_code(guarded, "page-1")
     page = f"/_emulator/wallet/c/{payment_id}"
     buyer = guarded.buyer()["loginId"]
-    for method, path, data in (
-        ("GET", page, None),
-        ("GET", f"{page}/qr.png", None),
-        ("POST", f"{page}/pay", {"buyer": buyer}),
-        ("POST", f"{page}/confirm", {"buyer": buyer, "approve": "true"}),
+
+    def status() -> str:
+        return str(http.get(f"/_emulator/payments/{payment_id}", headers=BEARER).json()["paymentStatus"])
+
+    # Without the page session: the page sends the browser to sign in, its forms change nothing.
+    shown = http.get(page, follow_redirects=False)
+    assert shown.status_code == 303 and shown.headers["location"].startswith("/login")
+    for path, data in (
+        (f"{page}/pay", {"buyer": buyer}),
+        (f"{page}/confirm", {"buyer": buyer, "approve": "true"}),
     ):
-        assert http.request(method, path, data=data).status_code == 401, path
-    cookies = {SESSION_COOKIE: session_value(TOKEN)}
-    http.cookies.update(cookies)
+        assert http.post(path, data=data, follow_redirects=False).status_code in (303, 403), path
+    assert status() == "PROCESSING"
+    http.cookies.set(SESSION_COOKIE, session_value(TOKEN))
     try:
         assert http.get(page).status_code == 200
-        # A cookie-only form post from another site is refused (CSRF) and pays nothing...
-        evil = http.post(f"{page}/pay", data={"buyer": buyer}, headers={"Origin": "http://evil.example"})
-        assert evil.status_code == 403
-        assert "PROCESSING" in http.get(page).text
-        # ...from the emulator's own page it pays.
-        ok = http.post(f"{page}/pay", data={"buyer": buyer}, headers={"Origin": "http://testserver"})
-        assert ok.status_code == 200 and "Paid." in ok.text
+        # A form post without the page's CSRF token (another site's form) pays nothing...
+        evil = http.post(f"{page}/pay", data={"buyer": buyer}, follow_redirects=False)
+        assert evil.status_code == 403 and status() == "PROCESSING"
+        # ...the emulator's own form pays.
+        csrf = http.cookies["alipay_emulator_csrf"]
+        ok = http.post(f"{page}/pay", data={"buyer": buyer, "csrf_token": csrf})
+        assert ok.status_code == 200 and status() == "SUCCESS"
     finally:
         http.cookies.clear()
     http.cookies.set(SESSION_COOKIE, "forged")
     try:
-        assert http.get(page).status_code == 401
+        assert http.get(page, follow_redirects=False).status_code == 303
     finally:
         http.cookies.clear()
 

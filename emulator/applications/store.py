@@ -81,7 +81,7 @@ def restore(session: Session, kept: Kept, *, now: datetime) -> None:
     for a in kept.applications:
         app = session.get(Application, a["client_id"])
         assert app is not None
-        provision_balances(session, app)
+        provision_balances(session, app, refill=True)
     for p in kept.profiles:
         if p["origin"] == ORIGIN_RUNTIME and p["test_token"]:
             app = session.get(Application, p["client_id"])
@@ -97,8 +97,12 @@ def restore(session: Session, kept: Kept, *, now: datetime) -> None:
     session.flush()
 
 
-def provision_balances(session: Session, app: Application) -> None:
-    """The application's merchants start at zero; every buyer gets a balance in its currency."""
+def provision_balances(session: Session, app: Application, *, refill: bool = False) -> None:
+    """The application's merchants start at zero; every buyer gets a balance in its currency.
+
+    ``refill`` (after a reset, which zeroes the balance rows it does not seed again): a buyer's
+    zero balance in such a currency gets its starting amount back too.
+    """
     for customer_id in (app.customer_id, app.test_merchant_customer_id):
         if customer_id and session.get(Balance, (merchant_owner(customer_id), app.test_currency)) is None:
             session.add(Balance(owner=merchant_owner(customer_id), currency=app.test_currency, amount=0))
@@ -106,9 +110,13 @@ def provision_balances(session: Session, app: Application) -> None:
     for buyer in session.exec(select(Buyer)).all():
         for currency in currencies:
             owner = buyer_owner(buyer.login_id)
-            if session.get(Balance, (owner, currency)) is None:
-                amount = NEW_CURRENCY_BALANCE.get(buyer.behaviour, DEFAULT_NEW_CURRENCY_BALANCE)
+            amount = NEW_CURRENCY_BALANCE.get(buyer.behaviour, DEFAULT_NEW_CURRENCY_BALANCE)
+            row = session.get(Balance, (owner, currency))
+            if row is None:
                 session.add(Balance(owner=owner, currency=currency, amount=amount))
+            elif refill and row.amount == 0:
+                row.amount = amount
+                session.add(row)
     session.flush()
 
 

@@ -68,7 +68,19 @@ def _launched(session: Session, production_client_id: str) -> AppInfo | None:
     row = session.get(Application, profile.client_id)
     if row is None:
         return None
-    return AppInfo(production_client_id, row.role, row.customer_id, row.test_currency, live=True)
+    return _info(row, client_id=production_client_id, live=True)
+
+
+def _info(row: Application, *, client_id: str | None = None, live: bool = False) -> AppInfo:
+    return AppInfo(
+        client_id or row.client_id,
+        row.role,
+        row.customer_id,
+        row.test_currency,
+        row.settlement_currency,
+        row.notification_url,
+        live=live,
+    )
 
 
 class Directory:
@@ -99,7 +111,7 @@ class Directory:
                 row = session.get(Application, client_id)
                 if row is None and not client_id.startswith("SANDBOX_"):
                     return _launched(session, client_id)
-            return AppInfo(row.client_id, row.role, row.customer_id, row.test_currency) if row else None
+            return _info(row) if row else None
 
         return self._cached(("app", client_id), load)
 

@@ -426,7 +426,7 @@ def _authorize_page(request: Request, isv_client_id: str, **context: Any) -> Res
 
 
 @router.get("/_emulator/isv/{isv_client_id}/authorize")
-def authorize_page(request: Request, isv_client_id: str) -> Response:
+def authorize_page(request: Request, isv_client_id: str, _s: PageSession) -> Response:
     return _authorize_page(request, isv_client_id)
 
 
@@ -434,6 +434,7 @@ def authorize_page(request: Request, isv_client_id: str) -> Response:
 def authorize_submit(
     request: Request,
     isv_client_id: str,
+    _s: PageSession,
     _csrf: Csrf,
     merchant_account: Annotated[str, Form(alias="merchantAccount")] = "",
     password: Annotated[str, Form()] = "",

@@ -144,7 +144,7 @@ def test_launch_and_pay_with_the_production_client_id(page: Any, emu: Live, crea
     live_key, production, live_alipay = _launch_in_browser(page, emu, app["clientId"])
     assert not production.startswith("SANDBOX_") and live_alipay != app["alipayPublicKey"]
     page.get_by_role("link", name="Basic Information").click()
-    assert _text(page, "status") == "LAUNCHED"
+    assert _text(page, "status") == "LAUNCHED_WITHOUT_ACCEPTANCE"  # forced past the acceptance gate
     client = {
         "gateway": "https://localhost",
         "clientId": production,
