@@ -52,6 +52,16 @@ def _apps(request: Request) -> ApplicationService:
     return _rt(request).applications()
 
 
+def _missing(request: Request, exc: ControlError) -> Response:
+    return render(
+        request,
+        "devcenter/missing.html",
+        status_code=exc.status_code,
+        title="No such application",
+        error=exc.message,
+    )
+
+
 def _app_page(
     request: Request, client_id: str, template: str, *, status_code: int = 200, **context: Any
 ) -> Response:
@@ -59,13 +69,7 @@ def _app_page(
     try:
         app = apps.get(client_id)
     except ControlError as exc:
-        return render(
-            request,
-            "devcenter/missing.html",
-            status_code=exc.status_code,
-            title="No such application",
-            error=exc.message,
-        )
+        return _missing(request, exc)
     context.setdefault("flash", None)
     context.setdefault("error", None)
     return render(
@@ -404,13 +408,7 @@ def _authorize_page(request: Request, isv_client_id: str, **context: Any) -> Res
     try:
         isv = _apps(request).get(isv_client_id)
     except ControlError as exc:
-        return render(
-            request,
-            "devcenter/missing.html",
-            status_code=exc.status_code,
-            title="No such application",
-            error=exc.message,
-        )
+        return _missing(request, exc)
     context.setdefault("issued", None)
     context.setdefault("flash", None)
     context.setdefault("error", None)
