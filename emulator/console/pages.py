@@ -27,6 +27,7 @@ from ..payments.query import STATUSES, get_payment, list_payments, waiting_for_b
 from ..reconciliation.formats import parse_day
 from ..reconciliation.schedule import local_day
 from ..reconciliation.service import ReconciliationService
+from ..registrations.service import registration_view
 from ..runtime import Runtime
 from ..sandbox import service as sandbox
 from ..wallet.barcode import code128_svg
@@ -47,6 +48,7 @@ NAV = [
     NavItem("Console", "Scenarios and faults", "/console/scenarios"),
     NavItem("Console", "Clock", "/console/clock"),
     NavItem("Console", "Reconciliation", "/console/reconciliation"),
+    NavItem("Console", "Registrations", "/console/registrations"),
 ]
 APIS = [a for a in API_NAMES if a != "*"]
 
@@ -664,6 +666,65 @@ def clock_next(request: Request, rt: RuntimeDep, _s: PageSession, _c: Csrf) -> R
 def clock_freeze(rt: RuntimeDep, _s: PageSession, _c: Csrf, frozen: Annotated[str, Form()] = "") -> Response:
     service.set_frozen(rt, frozen == "true")
     return _see("/console/clock", flash="The clock is frozen." if frozen == "true" else "The clock runs.")
+
+
+# -- merchant registrations (issue 16) ---------------------------------------------------------
+
+REGISTRATION_STATUSES = ("PENDING", "APPROVED", "REJECTED")
+
+
+@router.get("/registrations")
+def registrations_page(request: Request, rt: RuntimeDep, _s: PageSession, flash: str = "") -> Response:
+    return _registrations(request, rt, flash=flash)
+
+
+def _registrations(
+    request: Request, rt: Runtime, *, flash: str = "", error: str = "", status: int = 200
+) -> Response:
+    client_id = request.query_params.get("clientId", "").strip()
+    wanted = request.query_params.get("status", "").strip()
+    if wanted and wanted not in REGISTRATION_STATUSES:
+        error, status, wanted = "status must be PENDING, APPROVED or REJECTED", 422, ""
+    rows = rt.registrations.list(client_id=client_id or None, status=wanted or None, limit=200)
+    return render(
+        request,
+        "console/registrations.html",
+        status_code=status,
+        title="Merchant registrations",
+        filters={"clientId": client_id, "status": wanted},
+        statuses=REGISTRATION_STATUSES,
+        apps=[a for a in _applications(rt) if a.get("role") in ("ACQUIRER", "ISV")],
+        registrations=[registration_view(r) for r in rows],
+        decide=True,
+        flash=flash,
+        error=error,
+    )
+
+
+@router.post("/registrations/{registration_id}/decision")
+def registration_decide(
+    registration_id: str,
+    request: Request,
+    rt: RuntimeDep,
+    _s: PageSession,
+    _c: Csrf,
+    outcome: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+    immediately: Annotated[str, Form()] = "",
+) -> Response:
+    now = immediately in ("true", "on", "1")
+    if len(reason) > 256:
+        return _registrations(request, rt, error="reason is longer than 256 characters", status=422)
+    try:
+        r = rt.registrations.decide(
+            registration_id, outcome=outcome, reason=reason.strip() or None, immediately=now
+        )
+    except ControlError as exc:
+        return _registrations(request, rt, error=exc.message, status=exc.status_code)
+    # As the control API: the notification of a review that just ended goes out before the answer.
+    rt.run_due()
+    done = f"{r.registration_id}: {outcome}" + (" now." if now else " when its review time is up.")
+    return _see("/console/registrations", flash=done)
 
 
 # -- reconciliation ----------------------------------------------------------------------------

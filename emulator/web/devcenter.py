@@ -24,6 +24,7 @@ from ..applications.service import (
     private_key_files,
 )
 from ..errors import ControlError
+from ..registrations.service import registration_view
 from ..runtime import Runtime
 from .layout import NavItem, render
 from .security import Csrf, PageSession
@@ -193,7 +194,11 @@ def new_application_step(
 @router.get("/applications/{client_id}")
 def basic_information(request: Request, client_id: str, _s: PageSession, created: str = "") -> Response:
     flash = "Application created: its sandbox resources are ready." if created else None
-    return _app_page(request, client_id, "devcenter/basic.html", flash=flash)
+    # Merchant registrations of an acquirer or ISV (the template shows them for those roles).
+    registrations = [registration_view(r) for r in _rt(request).registrations.list(client_id=client_id)]
+    return _app_page(
+        request, client_id, "devcenter/basic.html", flash=flash, registrations=registrations, decide=False
+    )
 
 
 @router.post("/applications/{client_id}/delete")
