@@ -22,6 +22,9 @@ HTML comment, invisible on GitHub, that says what the block is and so how it is 
     <!-- docs: config -->     configuration for another system (GitHub Actions, GitLab CI): must
                               parse (YAML here), is not run.
     <!-- docs: output -->     not code: sample output, a file layout, a file's contents.
+    <!-- docs: external WHY -->  needs what no machine of this project can have (public images
+                              from a registry): WHY says what; the text around the block must
+                              say it too. The block's compose profile must still parse.
 
 A block without such a comment fails this test.
 """
@@ -43,7 +46,7 @@ from .support import REPO, ensure_sdk_venv
 pytestmark = pytest.mark.e2e
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
-KINDS = ("run", "pytest", "covered", "config", "output")
+KINDS = ("run", "pytest", "covered", "config", "output", "external")
 _FENCE = re.compile(r"^(?P<indent> *)```(?P<info>[\w+-]*)\s*$")
 _MARK = re.compile(r"^\s*<!-- docs: (?P<kind>[a-z]+)(?: (?P<arg>\S+))? -->\s*$")
 
@@ -107,7 +110,17 @@ def test_every_block_is_classified() -> None:
 @pytest.mark.parametrize("block", by_kind("config"), ids=lambda b: b.name)
 def test_config_blocks_parse(block: Block) -> None:
     assert block.lang == "yaml", "config blocks are YAML"
-    assert isinstance(yaml.safe_load(block.code), dict)
+    documents = [d for d in yaml.safe_load_all(block.code) if d is not None]
+    assert documents and all(isinstance(d, dict) for d in documents)
+
+
+@pytest.mark.parametrize("block", by_kind("external"), ids=lambda b: b.name)
+def test_external_blocks_say_why_and_their_compose_profile_parses(block: Block) -> None:
+    assert block.arg, "docs: external needs a word saying what the block needs"
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    for profile in re.findall(r"--profile (\S+)", block.code):
+        services = [s for s in compose["services"].values() if profile in s.get("profiles", [])]
+        assert services, f"no service of docker-compose.yml has the profile {profile!r}"
 
 
 @pytest.mark.parametrize("block", by_kind("covered"), ids=lambda b: b.name)
