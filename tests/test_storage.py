@@ -128,6 +128,7 @@ def test_mixed_pay_refund_cancel_on_one_buyer_never_deadlocks(runtime: Runtime) 
                 amount=100,
                 payment_method_type="CONNECT_WALLET",
                 payment_method_id=code,
+                notify_url="http://127.0.0.1:9/notify",  # required since #12; nothing delivers here
             )
             try:
                 paid = runtime.payments.pay(merchant, cmd).payment
