@@ -5,6 +5,8 @@ Docker is not available to the test suite; ``.ci/container-test`` runs these com
 
 from __future__ import annotations
 
+import re
+
 from .support import REPO
 
 README = (REPO / "README.md").read_text()
@@ -27,8 +29,9 @@ def test_compose_v1_is_shown_beside_v2() -> None:
 
 def test_the_healthy_figure_is_stated_with_its_conditions_and_still_measured() -> None:
     assert "about 1.5 s" not in README
-    assert "1.22 s from\n`docker run` to `/_emulator/health`" in README
-    assert "1.38 s to `docker inspect`" in README
+    # A measured figure (the latest container-test run), not a round guess.
+    assert re.search(r"\d+\.\d\d s from\n`docker run` to `/_emulator/health`", README)
+    assert re.search(r"\d+\.\d\d s to `docker inspect`", README)
     for condition in ("fresh data volume", "SQLite", "2-core machine", "image already built"):
         assert condition in README
     assert "HEALTHY_S=$(elapsed" in CONTAINER_TEST and "READY_S=$(elapsed" in CONTAINER_TEST
