@@ -23,7 +23,7 @@ def _csrf(gateway: Gateway) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _no_emulator_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def _a_clean_emulator_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     # Runs before the app is built: a variable another test left set (an admin token) must not
     # turn these pages into the sign-in page.
     for name in [n for n in os.environ if n.startswith("ALIPAY_EMULATOR_") and "TEST" not in n]:
