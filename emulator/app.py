@@ -96,7 +96,7 @@ async def _tick(runtime: Runtime, interval: float = 1.0) -> None:
     """Run due work once a second, so timed behaviour happens without anyone calling in."""
     while True:
         await asyncio.sleep(interval)
-        await run_in_threadpool(runtime.run_due)
+        await run_in_threadpool(partial(runtime.run_due, periodic=True))
 
 
 async def _watch(runtime: Runtime) -> None:

@@ -67,6 +67,9 @@ class Runtime:
     # Issue #9/#10: go-live gate. Each check gets a client ID and returns the reasons the
     # application may not launch yet (empty: nothing against it).
     launch_checks: list[Callable[[str], list[str]]] = field(default_factory=list)
+    # True while another process of ours delivers notifications (serve's delivery worker): the
+    # once-a-second tick then leaves them to it (clock calls still deliver at once).
+    delivery_elsewhere: Callable[[], bool] = field(default=lambda: False)
     # What becomes due next, per domain (the console's "advance to the next event", issue #11).
     event_sources: list[Callable[[datetime], list[DueEvent]]] = field(default_factory=list)
     _due_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -144,11 +147,18 @@ class Runtime:
             for hook in self.reset_hooks:
                 hook(client_id)
 
-    def run_due(self) -> None:
-        """Run every due hook once, serialised (the ticker and clock calls may overlap)."""
+    def run_due(self, *, periodic: bool = False) -> None:
+        """Run every due hook once, serialised (the ticker and clock calls may overlap).
+
+        ``periodic``: the once-a-second tick, which skips notification delivery while a
+        delivery worker does it (``delivery_elsewhere``).
+        """
         with self._due_lock:
             now = self.clock.now()
+            skip = self.notifier.deliver_due if periodic and self.delivery_elsewhere() else None
             for hook in self.due_hooks:
+                if skip is not None and hook == skip:
+                    continue
                 try:
                     hook(now)
                 except Exception:  # one failing hook must not starve the others

@@ -11,11 +11,13 @@ from collections.abc import Generator
 import uvicorn
 
 from .app import GatewayDispatch, create_app
+from .notifications.worker import DeliveryProcess, can_run
 from .reconciliation.sftp import SftpDrop, start_sftp_server
 from .settings import Settings
 from .startup import StartupError, prepare
 from .tls import tls_files
 from .transport import DroppableHttpProtocol
+from .workers import settings_environment
 
 log = logging.getLogger("emulator")
 
@@ -45,6 +47,9 @@ def _config(app: object, settings: Settings, *, port: int, lifespan: str, **tls:
         access_log=settings.log_level == "debug",
         server_header=False,
         timeout_graceful_shutdown=10,
+        # Keep idle connections well past what client pools keep them (uvicorn's 5 s closes a
+        # connection a client is about to reuse: a reset on a busy machine).
+        timeout_keep_alive=75,
         **tls,  # type: ignore[arg-type]
     )
 
@@ -125,11 +130,18 @@ async def serve(settings: Settings) -> None:
                 "ALIPAY_EMULATOR_SFTP_PORT",
                 f"cannot listen on {settings.host}:{settings.sftp_port}: {exc.strerror or exc}",
             ) from exc
+    delivery: DeliveryProcess | None = None
+    if can_run(settings):  # issue #15: notifications off the gateway's critical path
+        delivery = DeliveryProcess(settings_environment(settings))
+        await asyncio.to_thread(delivery.start)
+        app.state.runtime.delivery_elsewhere = delivery.alive
     log.info("%s", ready_line(settings, sftp_port=sftp.port if sftp else None))
 
     waiters = [asyncio.create_task(stop.wait()), http_task] + ([tls_task] if tls_task else [])
     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     # Drain: stop accepting, let in-flight requests finish, then run the lifespan shutdown.
+    if delivery is not None:
+        await asyncio.to_thread(delivery.stop)
     if sftp is not None:
         await sftp.stop()
     if tls is not None and tls_task is not None:

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     notify_failures: bool = False
     notify_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     notify_concurrency: int = Field(default=8, ge=1, le=64)
+    # `serve` delivers notifications from a process of its own, off the gateway's critical path
+    # (issue #15); false: the serving process delivers them itself, on its ticker.
+    notify_process: bool = True
     # Order and entry codes without paymentExpiryTime expire after this (spec §3.3: ~3 minutes).
     order_code_ttl_seconds: int = Field(default=180, ge=1)
     # A payment waiting for the buyer's verification is declined after this (issue: 60 s).

@@ -28,13 +28,19 @@ STABLE_SECONDS = 10.0
 MAX_RESTARTS = 5
 
 
-def worker_environment(settings: Settings) -> dict[str, str]:
-    """The environment of one worker: this one, plus the settings given as CLI options."""
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """This environment plus the settings given as CLI options: a child sees what we see."""
     env = dict(os.environ)
     for name, value in settings.model_dump(mode="json", exclude_defaults=True).items():
         if value is None or name in ("workers", "reuse_port"):
             continue
         env[f"ALIPAY_EMULATOR_{name.upper()}"] = _text(value)
+    return env
+
+
+def worker_environment(settings: Settings) -> dict[str, str]:
+    """The environment of one worker: this one, plus the settings given as CLI options."""
+    env = settings_environment(settings)
     env["ALIPAY_EMULATOR_WORKERS"] = "1"
     env["ALIPAY_EMULATOR_REUSE_PORT"] = "true"
     return env

@@ -19,8 +19,9 @@ from urllib.parse import urlsplit
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy import func, insert
-from sqlmodel import Session, col, select
+from sqlalchemy import Connection, bindparam, func, insert, update
+from sqlalchemy import select as sa_select
+from sqlmodel import col, select
 
 from .. import ids
 from ..amounts import amount_dict
@@ -190,6 +191,97 @@ def enqueue_refund(tx: Tx, refund: Refund, payment: Payment, *, now: datetime) -
 
 
 _INSERT = insert(Notification.__table__)  # type: ignore[attr-defined]
+_NOTIFICATIONS = Notification.__table__  # type: ignore[attr-defined]
+_ATTEMPTS = DeliveryAttempt.__table__  # type: ignore[attr-defined]
+_CLAIMED_COLUMNS = (
+    _NOTIFICATIONS.c.id,
+    _NOTIFICATIONS.c.kind,
+    _NOTIFICATIONS.c.client_id,
+    _NOTIFICATIONS.c.agent_token,
+    _NOTIFICATIONS.c.url,
+    _NOTIFICATIONS.c.body,
+    _NOTIFICATIONS.c.attempts,
+)
+# Due on the emulator clock, not leased by a live worker (wall clock), oldest first.
+_DUE = (
+    sa_select(*_CLAIMED_COLUMNS)
+    .where(
+        _NOTIFICATIONS.c.status == NotificationStatus.PENDING.value,
+        _NOTIFICATIONS.c.next_attempt_at <= bindparam("now"),
+        _NOTIFICATIONS.c.lease_until.is_(None) | (_NOTIFICATIONS.c.lease_until < bindparam("wall")),
+    )
+    .order_by(_NOTIFICATIONS.c.next_attempt_at, _NOTIFICATIONS.c.id)
+)
+_BY_ID = sa_select(*_CLAIMED_COLUMNS).where(_NOTIFICATIONS.c.id == bindparam("nid"))
+_LEASE = (
+    update(_NOTIFICATIONS)
+    .where(_NOTIFICATIONS.c.id == bindparam("nid"))
+    .values(lease_until=bindparam("lease"))
+)
+_CURRENT = sa_select(
+    _NOTIFICATIONS.c.id, _NOTIFICATIONS.c.status, _NOTIFICATIONS.c.attempts, _NOTIFICATIONS.c.next_attempt_at
+).where(_NOTIFICATIONS.c.id.in_(bindparam("ids", expanding=True)))
+_MOVE_ON = (
+    update(_NOTIFICATIONS)
+    .where(_NOTIFICATIONS.c.id == bindparam("nid"))
+    .values(
+        attempts=bindparam("attempts"),
+        status=bindparam("st"),
+        next_attempt_at=bindparam("next"),
+        lease_until=None,
+    )
+)
+_INSERT_ATTEMPT = insert(_ATTEMPTS)
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    """What sending one notification needs, read when it was claimed."""
+
+    id: int
+    kind: str
+    client_id: str
+    agent_token: str | None
+    url: str
+    body: str
+    attempts: int
+
+    @staticmethod
+    def of(row: Any) -> _Claimed:
+        return _Claimed(
+            id=int(row.id),
+            kind=row.kind,
+            client_id=row.client_id,
+            agent_token=row.agent_token,
+            url=row.url,
+            body=row.body,
+            attempts=int(row.attempts),
+        )
+
+
+def _log_attempt(n: _Claimed, sent: SendResult) -> None:
+    if not log.isEnabledFor(logging.INFO):
+        return
+    acked = sent.acknowledged
+    log.info(
+        "notify %s %s %s attempt %d: %s %.1f ms",
+        n.client_id,
+        n.kind,
+        n.url,
+        n.attempts + 1,
+        "acknowledged" if acked else (sent.error or f"HTTP {sent.http_status}, not acknowledged"),
+        sent.latency_ms,
+        extra={
+            "clientId": n.client_id,
+            "notifyType": n.kind,
+            "url": n.url,
+            "attempt": n.attempts + 1,
+            "httpStatus": sent.http_status,
+            "acknowledged": acked,
+            "error": sent.error,
+            "latencyMs": round(sent.latency_ms, 3),
+        },
+    )
 
 
 def _enqueue(
@@ -258,38 +350,96 @@ class Notifier:
 
         Due-ness follows the emulator clock; the lease that keeps two processes from sending
         the same notification follows the wall clock, which every process shares whatever its
-        emulator clock says at the moment.
+        emulator clock says at the moment. Each batch costs one write to claim it and one write
+        to record every attempt of it, whatever its size; its sends run ``notify_concurrency``
+        at a time.
         """
         sent = 0
         while sent < MAX_DELIVERIES_PER_RUN:
             claimed = self._claim(now, limit=min(CLAIM_BATCH, MAX_DELIVERIES_PER_RUN - sent))
             if not claimed:
                 break
-            list(self._pool.map(self._attempt, claimed))
+            results = list(self._pool.map(self._send_claimed, claimed))
+            self._record(list(zip(claimed, results, strict=True)))
             sent += len(claimed)
         return sent
 
-    def _claim(self, now: datetime, *, limit: int) -> list[int]:
+    def _claim(self, now: datetime, *, limit: int) -> list[_Claimed]:
         wall = self._clock.real_now()
+        lease = wall + timedelta(seconds=LEASE_SECONDS)
 
-        def work(session: Session) -> list[int]:
-            rows = session.exec(
-                select(Notification)
-                .where(
-                    Notification.status == NotificationStatus.PENDING,
-                    col(Notification.next_attempt_at) <= now,
-                    (col(Notification.lease_until).is_(None)) | (col(Notification.lease_until) < wall),
-                )
-                .order_by(col(Notification.next_attempt_at), col(Notification.id))
-                .limit(limit)
-                .with_for_update(skip_locked=True)
+        def work(conn: Connection) -> list[_Claimed]:
+            rows = conn.execute(
+                _DUE.limit(limit).with_for_update(skip_locked=True), {"now": now, "wall": wall}
             ).all()
-            for row in rows:
-                row.lease_until = wall + timedelta(seconds=LEASE_SECONDS)
-                session.add(row)
-            return [int(r.id) for r in rows if r.id is not None]
+            if rows:
+                conn.execute(_LEASE, [{"nid": r.id, "lease": lease} for r in rows])
+            return [_Claimed.of(r) for r in rows]
 
-        return self._db.transaction(work)
+        return self._db.transaction_connection(work)
+
+    def _send_claimed(self, claimed: _Claimed) -> SendResult:
+        return self.send(
+            url=claimed.url,
+            client_id=claimed.client_id,
+            agent_token=claimed.agent_token,
+            body=claimed.body.encode("utf-8"),
+            now=self._clock.now(),
+        )
+
+    def _record(
+        self, sent: list[tuple[_Claimed, SendResult]], *, force: bool = False
+    ) -> list[DeliveryAttempt]:
+        """Keep every attempt of a batch and move each notification on, in one transaction.
+
+        The rows are read again inside it: a notification deleted meanwhile (a reset) gets no
+        attempt, and the attempt number follows what is stored, not what was claimed.
+        """
+        if not sent:
+            return []
+        now = self._clock.now()
+        for claimed, result in sent:
+            _log_attempt(claimed, result)
+
+        def work(conn: Connection) -> list[DeliveryAttempt]:
+            ids = [c.id for c, _ in sent]
+            current = {r.id: r for r in conn.execute(_CURRENT, {"ids": ids}).all()}
+            attempts: list[DeliveryAttempt] = []
+            updates: list[dict[str, Any]] = []
+            for claimed, result in sent:
+                row = current.get(claimed.id)
+                if row is None:
+                    continue
+                number = int(row.attempts) + 1
+                status, next_at = row.status, row.next_attempt_at
+                if result.acknowledged:
+                    status, next_at = NotificationStatus.DELIVERED, None
+                elif row.status == NotificationStatus.PENDING or force:
+                    if number >= len(RETRY_DELAYS_SECONDS):
+                        status, next_at = NotificationStatus.GIVEN_UP, None
+                    else:
+                        status = NotificationStatus.PENDING
+                        next_at = now + timedelta(seconds=RETRY_DELAYS_SECONDS[number])
+                updates.append({"nid": claimed.id, "attempts": number, "st": status, "next": next_at})
+                attempts.append(
+                    DeliveryAttempt(
+                        notification_id=claimed.id,
+                        number=number,
+                        at=now,
+                        request_time=result.request_time,
+                        http_status=result.http_status,
+                        response_body=result.body,
+                        error=result.error,
+                        latency_ms=result.latency_ms,
+                        acknowledged=result.acknowledged,
+                    )
+                )
+            if updates:
+                conn.execute(_MOVE_ON, updates)
+                conn.execute(_INSERT_ATTEMPT, [a.model_dump(exclude={"id"}) for a in attempts])
+            return attempts
+
+        return self._db.transaction_connection(work)
 
     def resend(self, notification_id: int) -> DeliveryAttempt:
         with self._db.read() as session:
@@ -301,64 +451,16 @@ class Notifier:
         return self.key_for(client_id) if self.key_for is not None else self._key
 
     def _attempt(self, notification_id: int, *, force: bool = False) -> DeliveryAttempt:
-        with self._db.read() as session:
-            n = session.get(Notification, notification_id)
-            assert n is not None
-        now = self._clock.now()
-        sent = self.send(
-            url=n.url, client_id=n.client_id, agent_token=n.agent_token, body=n.body.encode("utf-8"), now=now
-        )
-        request_time, status, text, error = sent.request_time, sent.http_status, sent.body, sent.error
-        latency, acked = sent.latency_ms, sent.acknowledged
-        log.info(
-            "notify %s %s %s attempt %d: %s %.1f ms",
-            n.client_id,
-            n.kind,
-            n.url,
-            n.attempts + 1,
-            "acknowledged" if acked else (error or f"HTTP {status}, not acknowledged"),
-            latency,
-            extra={
-                "clientId": n.client_id,
-                "notifyType": n.kind,
-                "url": n.url,
-                "attempt": n.attempts + 1,
-                "httpStatus": status,
-                "acknowledged": acked,
-                "error": error,
-                "latencyMs": round(latency, 3),
-            },
-        )
-        with self._db.write() as session:
-            row = session.get(Notification, notification_id)
-            assert row is not None
-            row.attempts += 1
-            attempt = DeliveryAttempt(
-                notification_id=notification_id,
-                number=row.attempts,
-                at=now,
-                request_time=request_time,
-                http_status=status,
-                response_body=text,
-                error=error,
-                latency_ms=latency,
-                acknowledged=acked,
-            )
-            session.add(attempt)
-            row.lease_until = None
-            if acked:
-                row.status = NotificationStatus.DELIVERED
-                row.next_attempt_at = None
-            elif row.status == NotificationStatus.PENDING or force:
-                if row.attempts >= len(RETRY_DELAYS_SECONDS):
-                    row.status = NotificationStatus.GIVEN_UP
-                    row.next_attempt_at = None
-                else:
-                    row.status = NotificationStatus.PENDING
-                    row.next_attempt_at = now + timedelta(seconds=RETRY_DELAYS_SECONDS[row.attempts])
-            session.add(row)
-            session.flush()
-            return attempt
+        """One attempt now, outside the schedule (resend, edit and send)."""
+        with self._db.read_connection() as conn:
+            row = conn.execute(_BY_ID, {"nid": notification_id}).first()
+        if row is None:
+            raise ControlError(404, f"no notification {notification_id}")
+        claimed = _Claimed.of(row)
+        recorded = self._record([(claimed, self._send_claimed(claimed))], force=force)
+        if not recorded:
+            raise ControlError(404, f"notification {notification_id} was deleted while it was sent")
+        return recorded[0]
 
     def send_edited(self, *, client_id: str, url: str, body: str) -> DeliveryAttempt:
         """Sign ``body`` (edited by hand) as a notification from ``client_id`` and POST it to
