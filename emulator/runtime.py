@@ -154,6 +154,11 @@ class Runtime:
         delivery worker does it (``delivery_elsewhere``).
         """
         with self._due_lock:
+            if periodic:
+                try:
+                    self.db.checkpoint()
+                except Exception:  # a busy or lost database: the next tick tries again
+                    logging.getLogger("emulator").exception("WAL checkpoint failed")
             now = self.clock.now()
             skip = self.notifier.deliver_due if periodic and self.delivery_elsewhere() else None
             for hook in self.due_hooks:

@@ -161,6 +161,9 @@ def _sqlite_engine(url: str, *, writer: bool) -> Engine:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
+        # No checkpoint inline in a commit (a pay would wait for it on the event loop): the
+        # serving process checkpoints from its ticker thread instead (Database.checkpoint).
+        cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
 
     if writer:
@@ -262,6 +265,10 @@ class Database:
                 for column in table.columns:
                     if column.name not in present:
                         conn.execute(text(_add_column(conn, table.name, column)))
+                indexes = {i["name"] for i in found.get_indexes(table.name)}
+                for index in table.indexes:
+                    if index.name not in indexes:
+                        index.create(conn)
 
     def drop_schema(self) -> None:
         SQLModel.metadata.drop_all(self._writer)
@@ -314,6 +321,18 @@ class Database:
         """Like ``write()`` without the ORM: a Core connection in a transaction (hot paths)."""
         with self._write_lock, self._writer.begin() as conn:
             yield conn
+
+    def checkpoint(self) -> None:
+        """SQLite: copy the write-ahead log into the database without blocking anyone (PASSIVE).
+
+        Called once a second by the serving process's ticker, off the event loop; commits never
+        checkpoint themselves (``wal_autocheckpoint=0``), so the log grows at most by what a
+        second writes while readers hold it. Other databases: nothing to do.
+        """
+        if self.dialect != "sqlite":
+            return
+        with self._reader.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
     def ping(self) -> None:
         with self._reader.connect() as conn:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import bindparam, func, insert
+from sqlalchemy import bindparam, func, insert, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -47,7 +47,7 @@ from ..settings import Settings
 from ..storage import Database, SequenceBlocks, Tx, connection_of
 from ..wallet.models import PaymentCode
 from ..wallet.service import display_customer_id, redeem_payment_code
-from .models import Payment, PaymentStatus, PaymentView
+from .models import OPEN, Payment, PaymentStatus, PaymentView
 
 SCANNED_SCENARIOS = ("OrderCode", "EntryCode")
 
@@ -410,7 +410,7 @@ class PaymentService:
         with self._db.read() as session:
             due = session.exec(
                 select(Payment.payment_id).where(
-                    Payment.status == PaymentStatus.PROCESSING,
+                    text(OPEN),  # the partial index: only PROCESSING payments are read
                     (col(Payment.expires_at) <= now)
                     | (col(Payment.verify_by) <= now)
                     | (col(Payment.complete_at) <= now),
@@ -459,7 +459,7 @@ class PaymentService:
                     col(PaymentCode.used_at).is_(None), col(PaymentCode.expires_at) > now
                 )
             ).first()
-            processing = Payment.status == PaymentStatus.PROCESSING
+            processing = text(OPEN)
             order = session.exec(
                 select(func.min(Payment.expires_at)).where(
                     processing, col(Payment.buyer_login_id).is_(None), col(Payment.expires_at) > now
