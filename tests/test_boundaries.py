@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from emulator.adminauth import SESSION_COOKIE, is_authorized, session_value
 from emulator.app import create_app
+from emulator.notifications.http import Answer
 from emulator.settings import Settings
 
 from .conftest import Gateway, pay_body
@@ -154,10 +154,10 @@ def test_control_characters_in_notify_urls_are_refused(gateway: Gateway, bad: st
 def test_any_delivery_error_is_an_attempt_on_the_retry_schedule(gateway: Gateway) -> None:
     rt: Any = gateway.http.app.state.runtime  # type: ignore[attr-defined]
 
-    def explode(request: httpx.Request) -> httpx.Response:
-        raise ValueError("not an httpx error")
+    def explode(url: str, body: bytes, headers: object) -> Answer:
+        raise ValueError("not a transport error")
 
-    rt.notifier._http = httpx.Client(transport=httpx.MockTransport(explode))
+    rt.notifier.post = explode
     body = pay_body(gateway.code(), request_id="err-notify")
     body["paymentNotifyUrl"] = "http://127.0.0.1:9/notify"
     assert gateway.call("pay", body)["result"]["resultCode"] == "SUCCESS"
@@ -165,5 +165,5 @@ def test_any_delivery_error_is_an_attempt_on_the_retry_schedule(gateway: Gateway
     [note] = gateway.http.get("/_emulator/notifications").json()["notifications"]
     assert note["status"] == "PENDING"
     [attempt] = note["attempts"]
-    assert attempt["error"].startswith("ValueError: not an httpx error")
+    assert attempt["error"].startswith("ValueError: not a transport error")
     assert note["nextAttemptAt"] > attempt["at"]  # the schedule's next step (+2 min)

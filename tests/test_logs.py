@@ -6,10 +6,10 @@ import json
 import logging
 from typing import Any
 
-import httpx
 import pytest
 
 from emulator.logs import JsonFormatter
+from emulator.notifications.http import Answer
 
 from .conftest import Gateway, pay_body
 
@@ -40,7 +40,7 @@ def test_one_line_per_gateway_call_with_the_refusal_reason(
 def test_one_line_per_notification_attempt(gateway: Gateway, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="emulator")
     rt: Any = gateway.http.app.state.runtime  # type: ignore[attr-defined]
-    rt.notifier._http = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(500)))
+    rt.notifier.post = lambda url, body, headers: Answer(500, "")
     body = pay_body(gateway.code(), request_id="log-2")
     body["paymentNotifyUrl"] = "http://127.0.0.1:9/notify"
     gateway.call("pay", body)
