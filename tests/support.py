@@ -22,6 +22,7 @@ from emulator.testing import EmulatorServer, can_bind, free_port
 __all__ = [
     "EmulatorProcess",
     "SdkDriver",
+    "SignedGateway",
     "can_bind",
     "ensure_sdk_venv",
     "free_port",
@@ -152,3 +153,41 @@ def signed_post(
     response.raise_for_status()
     data: dict[str, Any] = response.json()
     return data
+
+
+class SignedGateway:
+    """Signed gateway calls over one keep-alive client, keys loaded once (the test's hot loop)."""
+
+    def __init__(self, *, keepalive: bool = True) -> None:
+        self._keys: dict[str, Any] = {}
+        limits = httpx.Limits() if keepalive else httpx.Limits(max_keepalive_connections=0)
+        self._http = httpx.Client(timeout=30, limits=limits)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def post(self, base_url: str, app: dict[str, Any], api: str, body: dict[str, Any]) -> httpx.Response:
+        from emulator.signing import canonical_message, load_private_key, sign, signature_header
+
+        key = self._keys.get(app["clientId"])
+        if key is None:
+            key = self._keys[app["clientId"]] = load_private_key(app["merchantPrivateKeyPem"])
+        raw = json.dumps(body).encode()
+        path = f"/ams/sandbox/api/v1/payments/{api}"
+        req_time = str(int(time.time() * 1000))
+        message = canonical_message(
+            method="POST", path=path, client_id=app["clientId"], time=req_time, body=raw
+        )
+        headers = {
+            "content-type": "application/json; charset=UTF-8",
+            "client-id": app["clientId"],
+            "request-time": req_time,
+            "signature": signature_header(sign(message, key)),
+        }
+        return self._http.post(base_url + path, content=raw, headers=headers)
+
+    def call(self, base_url: str, app: dict[str, Any], api: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.post(base_url, app, api, body)
+        assert response.status_code == 200, response.text
+        data: dict[str, Any] = response.json()
+        return data

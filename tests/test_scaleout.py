@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 from emulator.testing import EmulatorClient, NotificationReceiver
 
 from .conftest import pay_body
-from .support import POSTGRES_ENV, EmulatorProcess, free_port, postgres_database
+from .support import POSTGRES_ENV, EmulatorProcess, SignedGateway, free_port, postgres_database
 
 pytestmark = [
     pytest.mark.postgres,
@@ -71,7 +71,7 @@ def notify_url(port: int = 9) -> str:
 
 
 def test_mixed_pay_refund_cancel_from_8_threads_never_answers_unknown(
-    two: list[EmulatorProcess], database: str, gw: Gateway
+    two: list[EmulatorProcess], database: str, gw: SignedGateway
 ) -> None:
     """The red-team mix: pay locks buyer then merchant, refund and cancel the other way round."""
     with EmulatorClient(two[0].http_url) as control:
@@ -144,47 +144,9 @@ def _app(sandbox: dict[str, Any]) -> dict[str, Any]:
     return next(a for a in sandbox["applications"] if a["role"] == "MERCHANT" and a["testCurrency"] == "USD")
 
 
-class Gateway:
-    """Signed gateway calls over one keep-alive client, keys loaded once (the test's hot loop)."""
-
-    def __init__(self, *, keepalive: bool = True) -> None:
-        self._keys: dict[str, Any] = {}
-        limits = httpx.Limits() if keepalive else httpx.Limits(max_keepalive_connections=0)
-        self._http = httpx.Client(timeout=30, limits=limits)
-
-    def close(self) -> None:
-        self._http.close()
-
-    def post(self, base_url: str, app: dict[str, Any], api: str, body: dict[str, Any]) -> httpx.Response:
-        from emulator.signing import canonical_message, load_private_key, sign, signature_header
-
-        key = self._keys.get(app["clientId"])
-        if key is None:
-            key = self._keys[app["clientId"]] = load_private_key(app["merchantPrivateKeyPem"])
-        raw = json.dumps(body).encode()
-        path = f"/ams/sandbox/api/v1/payments/{api}"
-        req_time = str(int(time.time() * 1000))
-        message = canonical_message(
-            method="POST", path=path, client_id=app["clientId"], time=req_time, body=raw
-        )
-        headers = {
-            "content-type": "application/json; charset=UTF-8",
-            "client-id": app["clientId"],
-            "request-time": req_time,
-            "signature": signature_header(sign(message, key)),
-        }
-        return self._http.post(base_url + path, content=raw, headers=headers)
-
-    def call(self, base_url: str, app: dict[str, Any], api: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = self.post(base_url, app, api, body)
-        assert response.status_code == 200, response.text
-        data: dict[str, Any] = response.json()
-        return data
-
-
 @pytest.fixture
-def gw() -> Iterator[Gateway]:
-    g = Gateway()
+def gw() -> Iterator[SignedGateway]:
+    g = SignedGateway()
     yield g
     g.close()
 
@@ -199,7 +161,7 @@ def within(seconds: float, check: Any) -> float:
 
 
 def test_clock_scenario_fault_and_journal_set_on_one_process_act_on_the_other(
-    two: list[EmulatorProcess], gw: Gateway
+    two: list[EmulatorProcess], gw: SignedGateway
 ) -> None:
     a, b = (EmulatorClient(p.http_url) for p in two)
     with a, b:
@@ -242,7 +204,7 @@ def test_clock_scenario_fault_and_journal_set_on_one_process_act_on_the_other(
 
 
 def test_reset_on_one_process_while_the_other_serves_fails_no_pay(
-    two: list[EmulatorProcess], gw: Gateway
+    two: list[EmulatorProcess], gw: SignedGateway
 ) -> None:
     a, b = (EmulatorClient(p.http_url) for p in two)
     with a, b:
@@ -283,7 +245,7 @@ def test_reset_on_one_process_while_the_other_serves_fails_no_pay(
 
 
 def test_300_pays_through_two_processes_notify_exactly_300_times(
-    two: list[EmulatorProcess], gw: Gateway
+    two: list[EmulatorProcess], gw: SignedGateway
 ) -> None:
     with NotificationReceiver() as receiver, EmulatorClient(two[0].http_url) as a:
         sandbox = a.sandbox()
@@ -347,7 +309,7 @@ def test_kill_9_of_one_worker_under_load_loses_no_acknowledged_payment(tmp_path:
         stop = threading.Event()
 
         def load(n: int) -> None:
-            gw = Gateway(keepalive=False)  # a new connection per call: the kernel spreads them
+            gw = SignedGateway(keepalive=False)  # a new connection per call: the kernel spreads them
             try:
                 with EmulatorClient(proc.http_url) as control:
                     for i in range(400):
@@ -378,7 +340,7 @@ def test_kill_9_of_one_worker_under_load_loses_no_acknowledged_payment(tmp_path:
             stop.set()
             for r in running:
                 r.result()
-        gw = Gateway()
+        gw = SignedGateway()
         try:
             for rid in acknowledged:
                 status = gw.call(proc.http_url, app, "inquiryPayment", {"paymentRequestId": rid})[
