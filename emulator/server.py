@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Generator
@@ -135,6 +136,10 @@ async def serve(settings: Settings) -> None:
         delivery = DeliveryProcess(settings_environment(settings))
         await asyncio.to_thread(delivery.start)
         app.state.runtime.delivery_elsewhere = delivery.alive
+    # Everything built so far (modules, fixtures, caches) lives as long as the process: out of
+    # the collector's sight, a full collection no longer walks it and stalls the event loop.
+    gc.collect()
+    gc.freeze()
     log.info("%s", ready_line(settings, sftp_port=sftp.port if sftp else None))
 
     waiters = [asyncio.create_task(stop.wait()), http_task] + ([tls_task] if tls_task else [])
