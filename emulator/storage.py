@@ -11,6 +11,10 @@ PostgreSQL, run it again from the start when the database aborted it as a deadlo
 serialization failure (SQLSTATE 40P01 / 40001): a bounded number of times, with a short growing
 pause, so a conflict between concurrent money movements never reaches the caller as an error.
 The work must therefore be a function of its transaction only (no side effects outside it).
+
+``hot_transaction()`` and ``hot_read()`` are the same on the driver's own connection, for the
+gateway's hot paths (``emulator.hotsql``): a few connections are kept checked out of the
+engine's pool and reused, so a call costs no pool checkout (nor PostgreSQL's pre-ping).
 """
 
 from __future__ import annotations
@@ -28,8 +32,10 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, bindparam, event, insert, inspect, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, PoolProxiedConnection
 from sqlmodel import Field, Session, SQLModel, create_engine
+
+from .hotsql import AnyTx, Raw, Statement, raw_of
 
 T = TypeVar("T")
 log = logging.getLogger("emulator")
@@ -39,6 +45,9 @@ log = logging.getLogger("emulator")
 RETRY_ATTEMPTS = 8
 RETRY_PAUSE_SECONDS = 0.004
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+# Driver connections kept for the hot paths, per engine (more are taken from the pool when
+# many calls run at once, and given back to it afterwards).
+HOT_CONNECTIONS = 8
 # pg_advisory_lock keys for start-up (schema, seeding): "alip" and the database's oid, so
 # emulators of different databases on one server never wait for each other.
 STARTUP_LOCK_KEY = 0x616C6970
@@ -61,12 +70,6 @@ class Counter(SQLModel, table=True):
 
 
 _COUNTERS = Counter.__table__  # type: ignore[attr-defined]
-_NEXT = (
-    update(_COUNTERS)
-    .where(_COUNTERS.c.name == bindparam("n"))
-    .values(value=_COUNTERS.c.value + 1)
-    .returning(_COUNTERS.c.value)
-)
 
 
 # A unit of work is an ORM session or, on the hot paths, a plain connection in a transaction.
@@ -77,13 +80,17 @@ def connection_of(tx: Tx) -> Connection:
     return tx.connection() if isinstance(tx, Session) else tx
 
 
-def next_sequence(tx: Tx, name: str) -> int:
+_HOT_NEXT = Statement("UPDATE counter SET value = value + 1 WHERE name = :n RETURNING value")
+_HOT_FIRST = Statement("INSERT INTO counter (name, value) VALUES (:n, 1)")
+
+
+def next_sequence(tx: AnyTx, name: str) -> int:
     """Increment and return a named sequence inside the caller's transaction."""
-    conn = connection_of(tx)
-    row = conn.execute(_NEXT, {"n": name}).first()
+    raw = raw_of(tx)
+    row = raw.one(_HOT_NEXT, {"n": name})
     if row is not None:
         return int(row[0])
-    conn.execute(insert(_COUNTERS), {"name": name, "value": 1})
+    raw.execute(_HOT_FIRST, {"n": name})
     return 1
 
 
@@ -215,6 +222,10 @@ class Database:
             self._writer = create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
             self._reader = self._writer
             self._write_lock = contextlib.nullcontext()
+        self._postgresql = self.dialect == "postgresql"
+        self._hot_writers: list[PoolProxiedConnection] = []
+        self._hot_readers: list[PoolProxiedConnection] = []
+        self._hot_lock = threading.Lock()
 
     @property
     def engine(self) -> Engine:
@@ -271,6 +282,7 @@ class Database:
                         index.create(conn)
 
     def drop_schema(self) -> None:
+        self._hot_close()
         SQLModel.metadata.drop_all(self._writer)
 
     @contextmanager
@@ -334,14 +346,135 @@ class Database:
         with self._reader.connect() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
+    # -- the hot paths: the driver's connection (emulator.hotsql) ----------------------------
+
+    def hot_transaction(self, work: Callable[[Raw], T]) -> T:
+        """``work(raw)`` in one transaction on a driver connection, retried like ``transaction()``.
+
+        SQLite: under the same process lock as ``write()``, begun with ``BEGIN IMMEDIATE``.
+        """
+        attempt = 1
+        while True:
+            try:
+                with self._write_lock:
+                    return self._hot_once(work)
+            except DBAPIError as exc:
+                # A kept connection the server has closed meanwhile (restart, idle timeout) is
+                # dropped and the work runs again on a fresh one, as the pool's pre-ping would.
+                again = is_retryable(exc) or exc.connection_invalidated
+                if attempt >= RETRY_ATTEMPTS or not again:
+                    raise
+                log.debug("transaction aborted by a concurrent one (attempt %d), retrying", attempt)
+            time.sleep(attempt * RETRY_PAUSE_SECONDS)
+            attempt += 1
+
+    def _hot_once(self, work: Callable[[Raw], T]) -> T:
+        fairy = self._hot_checkout(self._hot_writers, self._writer)
+        conn = _driver(fairy)
+        raw = Raw(conn, postgresql=self._postgresql, error=self._writer.dialect.loaded_dbapi.Error)
+        try:
+            if not self._postgresql:
+                conn.execute("BEGIN IMMEDIATE")
+            result = work(raw)
+            try:
+                conn.commit()
+            except raw.error as exc:
+                raise DBAPIError.instance("COMMIT", (), exc, raw.error) from exc
+        except BaseException as exc:
+            self._hot_abandon(fairy, exc)
+            raise
+        self._hot_checkin(self._hot_writers, fairy)
+        return result
+
+    def hot_read(self, work: Callable[[Raw], T]) -> T:
+        """``work(raw)`` on a reader's driver connection in autocommit (each statement its own)."""
+        for attempt in (1, 2):
+            fairy = self._hot_checkout(self._hot_readers, self._reader, autocommit=True)
+            error = self._reader.dialect.loaded_dbapi.Error
+            try:
+                result = work(Raw(_driver(fairy), postgresql=self._postgresql, error=error))
+            except BaseException as exc:
+                self._hot_abandon(fairy, exc, autocommit=True)
+                if attempt == 1 and isinstance(exc, DBAPIError) and exc.connection_invalidated:
+                    continue  # a kept connection the server closed: once more on a fresh one
+                raise
+            self._hot_checkin(self._hot_readers, fairy, autocommit=True)
+            return result
+        raise AssertionError("unreachable")
+
+    def _hot_checkout(
+        self, free: list[PoolProxiedConnection], engine: Engine, *, autocommit: bool = False
+    ) -> PoolProxiedConnection:
+        with self._hot_lock:
+            if free:
+                return free.pop()
+        fairy = engine.raw_connection()
+        if autocommit and self._postgresql:
+            _driver(fairy).autocommit = True
+        return fairy
+
+    def _hot_checkin(
+        self, free: list[PoolProxiedConnection], fairy: PoolProxiedConnection, *, autocommit: bool = False
+    ) -> None:
+        with self._hot_lock:
+            if len(free) < HOT_CONNECTIONS:
+                free.append(fairy)
+                return
+        self._hot_release(fairy, autocommit=autocommit)
+
+    def _hot_abandon(
+        self, fairy: PoolProxiedConnection, exc: BaseException, *, autocommit: bool = False
+    ) -> None:
+        """After an error: roll back and give the connection back to the pool, or drop it if dead."""
+        if isinstance(exc, DBAPIError) and self._writer.dialect.is_disconnect(
+            exc.orig,  # type: ignore[arg-type]
+            _driver(fairy),
+            None,
+        ):
+            exc.connection_invalidated = True
+            fairy.invalidate()
+            return
+        try:
+            if not autocommit or not self._postgresql:
+                _driver(fairy).rollback()
+        except Exception:
+            fairy.invalidate()
+            return
+        self._hot_release(fairy, autocommit=autocommit)
+
+    def _hot_release(self, fairy: PoolProxiedConnection, *, autocommit: bool) -> None:
+        try:
+            if autocommit and self._postgresql:
+                _driver(fairy).autocommit = False
+        except Exception:
+            fairy.invalidate()
+            return
+        fairy.close()
+
+    def _hot_close(self) -> None:
+        with self._hot_lock:
+            writers, readers = self._hot_writers[:], self._hot_readers[:]
+            self._hot_writers.clear()
+            self._hot_readers.clear()
+        for fairy in writers:
+            self._hot_release(fairy, autocommit=False)
+        for fairy in readers:
+            self._hot_release(fairy, autocommit=True)
+
     def ping(self) -> None:
         with self._reader.connect() as conn:
             conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
+        self._hot_close()
         self._writer.dispose()
         if self._reader is not self._writer:
             self._reader.dispose()
+
+
+def _driver(fairy: PoolProxiedConnection) -> Any:
+    """The driver's connection (sqlite3 / psycopg) under a pool's proxy."""
+    return fairy.dbapi_connection
 
 
 def disposable_engine(url: str) -> Engine:

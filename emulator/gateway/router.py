@@ -39,7 +39,7 @@ from ..signing import canonical_message, sign, signature_header
 from ..transport import drop_capability
 from .auth import GatewayCall, authenticate
 from .operations import Reply, api_of
-from .wire import Rules, parse_body, validate
+from .wire import Rules, validate_body
 
 log = logging.getLogger("emulator")
 
@@ -163,7 +163,7 @@ def process(rt: Runtime, call: GatewayCall, forced: Scenario | None) -> Answer |
             lenient_request_ids=rt.settings.lenient_request_ids,
             lenient_datetimes=rt.settings.lenient_datetimes,
         )
-        model = validate(operation.request_model, parse_body(call.body), rules)
+        model = validate_body(operation.request_model, call.body, rules)
         out = operation.handle(merchant, model)
         reply = out if isinstance(out, Reply) else Reply(out)
         call.notes.update(reply.notes)

@@ -26,13 +26,14 @@ from .. import ids
 from ..amounts import amount_dict
 from ..clock import Clock, DueEvent, as_utc, iso
 from ..errors import ControlError, message_of, status_of
-from ..payments.models import Payment
-from ..refunds.models import Refund
+from ..hotsql import AnyTx, Statement, raw_of
+from ..payments.models import AnyPayment
+from ..refunds.models import AnyRefund
 from ..registrations.models import Registration, status_fields
 from ..sandbox.models import Application
 from ..settings import Settings
 from ..signing import canonical_message, sign, signature_header
-from ..storage import Database, Tx, connection_of, next_sequence
+from ..storage import Database, next_sequence
 from .http import KeepAlivePost, Post
 from .models import RETRY_DELAYS_SECONDS, DeliveryAttempt, Notification, NotificationStatus
 
@@ -53,7 +54,7 @@ def _result(code: str, message: str | None = None) -> dict[str, str]:
     }
 
 
-def payment_body(p: Payment) -> dict[str, Any]:
+def payment_body(p: AnyPayment) -> dict[str, Any]:
     """notifyPayment (spec §1.4, Appendix B)."""
     ok = p.result_code == "SUCCESS" and p.status == "SUCCESS"
     body: dict[str, Any] = {
@@ -75,7 +76,7 @@ def payment_body(p: Payment) -> dict[str, Any]:
     return body
 
 
-def refund_body(r: Refund) -> dict[str, Any]:
+def refund_body(r: AnyRefund) -> dict[str, Any]:
     """notifyRefund (spec §1.4)."""
     ok = r.status == "SUCCESS"
     body: dict[str, Any] = {
@@ -104,7 +105,7 @@ def registration_body(r: Registration, *, psps: tuple[str, ...]) -> dict[str, An
     return body
 
 
-def enqueue_registration(tx: Tx, r: Registration, *, now: datetime, psps: tuple[str, ...]) -> int | None:
+def enqueue_registration(tx: AnyTx, r: Registration, *, now: datetime, psps: tuple[str, ...]) -> int | None:
     """Queue notifyRegistrationStatus for a registration whose review ended; the outbox row's id."""
     if not r.notify_url:
         return None
@@ -154,7 +155,7 @@ def sample_body(kind: str, *, currency: str, now: datetime, seq: int) -> dict[st
     }
 
 
-def enqueue_payment(tx: Tx, payment: Payment, *, now: datetime, notify_failures: bool) -> None:
+def enqueue_payment(tx: AnyTx, payment: AnyPayment, *, now: datetime, notify_failures: bool) -> None:
     """Queue notifyPayment for a payment that just reached a final state, if it has a URL."""
     if not payment.notify_url:
         return
@@ -173,7 +174,7 @@ def enqueue_payment(tx: Tx, payment: Payment, *, now: datetime, notify_failures:
     )
 
 
-def enqueue_refund(tx: Tx, refund: Refund, payment: Payment, *, now: datetime) -> None:
+def enqueue_refund(tx: AnyTx, refund: AnyRefund, payment: AnyPayment, *, now: datetime) -> None:
     if not refund.notify_url:
         return
     _enqueue(
@@ -190,7 +191,13 @@ def enqueue_refund(tx: Tx, refund: Refund, payment: Payment, *, now: datetime) -
     )
 
 
-_INSERT = insert(Notification.__table__)  # type: ignore[attr-defined]
+_NOTIFICATION_TABLE = Notification.__table__.name  # type: ignore[attr-defined]
+_INSERT = Statement(
+    f"INSERT INTO {_NOTIFICATION_TABLE} (kind, client_id, merchant_customer_id, agent_token, payment_id, "
+    "refund_id, url, body, status, attempts, created_at, next_attempt_at) "
+    "VALUES (:kind, :client_id, :merchant, :agent_token, :payment_id, :refund_id, :url, :body, "
+    ":status, 0, :now, :now) RETURNING id"
+)
 _NOTIFICATIONS = Notification.__table__  # type: ignore[attr-defined]
 _ATTEMPTS = DeliveryAttempt.__table__  # type: ignore[attr-defined]
 _CLAIMED_COLUMNS = (
@@ -286,7 +293,7 @@ def _log_attempt(n: _Claimed, sent: SendResult) -> None:
 
 
 def _enqueue(
-    tx: Tx,
+    tx: AnyTx,
     *,
     kind: str,
     url: str,
@@ -298,25 +305,23 @@ def _enqueue(
     payment_id: str | None,
     refund_id: str | None = None,
 ) -> int | None:
-    result = connection_of(tx).execute(
+    raw = raw_of(tx)
+    row = raw.one(
         _INSERT,
         {
             "kind": kind,
             "client_id": client_id,
-            "merchant_customer_id": merchant,
+            "merchant": merchant,
             "agent_token": agent_token,
             "payment_id": payment_id,
             "refund_id": refund_id,
             "url": url,
             "body": json.dumps(body, ensure_ascii=False, separators=(",", ":")),
-            "status": NotificationStatus.PENDING,
-            "attempts": 0,
-            "created_at": now,
-            "next_attempt_at": now,
+            "status": NotificationStatus.PENDING.value,
+            "now": raw.ts(now),
         },
     )
-    key = result.inserted_primary_key
-    return int(key[0]) if key and key[0] is not None else None
+    return int(row[0]) if row is not None and row[0] is not None else None
 
 
 class Notifier:

@@ -9,6 +9,7 @@ not resolved (the emulator is offline by design): only literal addresses are che
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from ..errors import ParamIllegal
@@ -18,6 +19,7 @@ _METADATA = {ipaddress.ip_address("fd00:ec2::254")}
 _METADATA_NAMES = {"metadata.google.internal", "metadata.goog"}
 
 
+@lru_cache(maxsize=1024)  # a pure function of its arguments; a merchant sends the same URL each time
 def notify_url_problem(url: str, *, allow_link_local: bool) -> str | None:
     """Why ``url`` cannot receive notifications, or None."""
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):

@@ -15,7 +15,7 @@ from ..gateway.wire import RequestId, WireDatetime, WireModel, WireStr
 from ..reconciliation.fx import settlement_fields
 from ..refunds.service import RefundService
 from ..sandbox.access import Merchant
-from .models import Payment, PaymentStatus, PaymentView
+from .models import AnyPayment, PaymentStatus, PaymentView
 from .service import PayCommand, PaymentService
 
 Id64 = Annotated[WireStr, Field(min_length=1, max_length=64)]
@@ -163,7 +163,7 @@ def psp_customer_info(p: PaymentView) -> dict[str, str] | None:
 
 
 def pay_body(
-    p: Payment, *, answer_code: str | None = None, settlement: dict[str, Any] | None = None
+    p: AnyPayment, *, answer_code: str | None = None, settlement: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     result = (
         result_of(answer_code, message_of(answer_code))
@@ -193,7 +193,7 @@ def pay_body(
     return body
 
 
-def order_code_form(p: Payment) -> dict[str, Any]:
+def order_code_form(p: AnyPayment) -> dict[str, Any]:
     """Spec §3.1 OrderCodeForm: the TEXT entry first (the string a POS renders as a QR code)."""
     assert p.code_value is not None
     form: dict[str, Any] = {

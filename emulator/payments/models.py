@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
@@ -65,6 +66,11 @@ class IllegalTransition(RuntimeError):
     pass
 
 
+def check_transition(payment_id: str, current: str, status: PaymentStatus) -> None:
+    if status not in TRANSITIONS[PaymentStatus(current)]:
+        raise IllegalTransition(f"payment {payment_id}: {PaymentStatus(current)} -> {status}")
+
+
 def _ts(nullable: bool = True) -> Column:  # type: ignore[type-arg]
     return Column(DateTime(timezone=True), nullable=nullable)
 
@@ -122,7 +128,58 @@ class Payment(SQLModel, table=True):
     verify_by: datetime | None = Field(default=None, sa_column=_ts())
 
     def move_to(self, status: PaymentStatus) -> None:
-        current = PaymentStatus(self.status)
-        if status not in TRANSITIONS[current]:
-            raise IllegalTransition(f"payment {self.payment_id}: {current} -> {status}")
+        check_transition(self.payment_id, self.status, status)
         self.status = status
+
+
+@dataclass(slots=True)
+class PaymentRecord:
+    """A payment row as a plain record, for the gateway's hot paths (no ORM state, issue #15).
+
+    The fields are the ``payment`` table's columns in their order (a test checks it), so a row
+    is ``PaymentRecord(*row)`` and an INSERT takes ``astuple``-like values in the same order.
+    """
+
+    payment_id: str
+    merchant_customer_id: str
+    client_id: str
+    payment_request_id: str
+    scenario: str
+    currency: str
+    amount: int
+    payment_method_type: str
+    payment_method_id: str | None
+    fingerprint: str
+    buyer_login_id: str | None
+    psp_customer_id: str | None
+    display_customer_id: str | None
+    status: str
+    result_code: str
+    result_message: str
+    created_at: datetime
+    paid_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    expires_at: datetime | None = None
+    refunded_amount: int = 0
+    refund_count: int = 0
+    notify_url: str | None = None
+    reference_order_id: str | None = None
+    order_description: str | None = None
+    merchant_name: str | None = None
+    reference_merchant_id: str | None = None
+    reference_store_id: str | None = None
+    agent_token: str | None = None
+    code_value: str | None = None
+    trigger: str | None = None
+    complete_at: datetime | None = None
+    verify_by: datetime | None = None
+
+    def move_to(self, status: PaymentStatus) -> None:
+        check_transition(self.payment_id, self.status, status)
+        self.status = status
+
+
+# The datetime columns of ``payment`` (converted on the way in and out on SQLite).
+PAYMENT_DATETIMES = ("created_at", "paid_at", "cancelled_at", "expires_at", "complete_at", "verify_by")
+# Either form of a payment: the ORM entity (wallet, console, due work) or the hot paths' record.
+AnyPayment = Payment | PaymentRecord

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
-from typing import cast
+from operator import attrgetter
+from typing import Any
 
-from sqlalchemy import bindparam, func, insert, text
+from sqlalchemy import bindparam, func, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -37,6 +38,7 @@ from ..errors import (
     RepeatReqInconsistent,
     message_of,
 )
+from ..hotsql import AnyTx, Raw, Statement
 from ..notifications.service import enqueue_payment
 from ..notifications.urls import check_notify_url
 from ..sandbox.access import Merchant
@@ -44,10 +46,10 @@ from ..sandbox.directory import BuyerInfo, Directory
 from ..sandbox.fixtures import Triggers, TriggerSpec
 from ..sandbox.ledger import InsufficientFunds, buyer_pays, merchant_returns
 from ..settings import Settings
-from ..storage import Database, SequenceBlocks, Tx, connection_of
+from ..storage import Database, SequenceBlocks
 from ..wallet.models import PaymentCode
 from ..wallet.service import display_customer_id, redeem_payment_code
-from .models import OPEN, Payment, PaymentStatus, PaymentView
+from .models import OPEN, PAYMENT_DATETIMES, AnyPayment, Payment, PaymentRecord, PaymentStatus, PaymentView
 
 SCANNED_SCENARIOS = ("OrderCode", "EntryCode")
 
@@ -85,7 +87,7 @@ class PayCommand:
 class PayOutcome:
     """The stored payment, and how this one answer deviates from it (sandbox triggers)."""
 
-    payment: Payment
+    payment: AnyPayment
     answer_code: str | None = None  # e.g. UNKNOWN_EXCEPTION for trigger 9901
     drop_connection: bool = False  # trigger 9902: commit, then never answer
 
@@ -140,8 +142,7 @@ class PaymentService:
             # Optimistic: a retry is rare, so try to create and let the unique constraint on
             # (merchant, paymentRequestId) catch repeats (and concurrent duplicates) at INSERT.
             seq = self._sequences.next("payment")  # outside the transaction (it commits its own)
-            with self._db.write_connection() as conn:
-                return self._create(conn, merchant, cmd, seq)
+            return self._db.hot_transaction(lambda raw: self._create(raw, merchant, cmd, seq))
         except IntegrityError:
             # A repeat: everything this attempt did was rolled back; answer what is stored.
             with self._db.read() as session:
@@ -150,9 +151,9 @@ class PaymentService:
                 raise
             return PayOutcome(self._replay(existing, cmd))
 
-    def _create(self, tx: Tx, merchant: Merchant, cmd: PayCommand, seq: int) -> PayOutcome:
+    def _create(self, raw: Raw, merchant: Merchant, cmd: PayCommand, seq: int) -> PayOutcome:
         now = self._clock.now()
-        payment = Payment(
+        payment = PaymentRecord(
             payment_id=ids.payment_id(now, seq),
             merchant_customer_id=merchant.customer_id,
             client_id=merchant.client_id,
@@ -163,6 +164,9 @@ class PaymentService:
             payment_method_type=cmd.payment_method_type,
             payment_method_id=cmd.payment_method_id,
             fingerprint=cmd.fingerprint(),
+            buyer_login_id=None,
+            psp_customer_id=None,
+            display_customer_id=None,
             status=PaymentStatus.PROCESSING,
             result_code="PAYMENT_IN_PROCESS",
             result_message=message_of("PAYMENT_IN_PROCESS"),
@@ -177,14 +181,14 @@ class PaymentService:
         )
         trigger = self._triggers.match(amount=cmd.amount, payment_code=cmd.payment_method_id)
         payment.trigger = trigger.action if trigger else None
-        outcome = self._decide(tx, payment, cmd, trigger, now)
+        outcome = self._decide(raw, payment, cmd, trigger, now)
         # Inserted last, after the money moved: a concurrent identical request then fails on the
-        # unique constraint and everything it did is rolled back (one plain INSERT, no ORM flush).
-        connection_of(tx).execute(_INSERT, payment.model_dump())
+        # unique constraint and everything it did is rolled back (one plain INSERT, no ORM).
+        raw.execute(_HOT_INSERT, _values(raw, payment))
         return outcome
 
     def _decide(
-        self, tx: Tx, payment: Payment, cmd: PayCommand, trigger: TriggerSpec | None, now: datetime
+        self, tx: AnyTx, payment: AnyPayment, cmd: PayCommand, trigger: TriggerSpec | None, now: datetime
     ) -> PayOutcome:
         if trigger is not None and trigger.result is not None:
             self._finish(tx, payment, PaymentStatus.FAIL, trigger.result, now)
@@ -213,15 +217,15 @@ class PaymentService:
         return PayOutcome(payment, drop_connection=payment.trigger == "timeout_then_success")
 
     @staticmethod
-    def _attach_buyer(payment: Payment, buyer: BuyerInfo) -> None:
+    def _attach_buyer(payment: AnyPayment, buyer: BuyerInfo) -> None:
         payment.buyer_login_id = buyer.login_id
         payment.psp_customer_id = buyer.psp_customer_id
         payment.display_customer_id = display_customer_id(buyer.login_id)
 
     def _charge(
         self,
-        tx: Tx,
-        payment: Payment,
+        tx: AnyTx,
+        payment: AnyPayment,
         buyer: BuyerInfo,
         now: datetime,
         *,
@@ -251,7 +255,9 @@ class PaymentService:
             else:
                 self._finish(tx, payment, PaymentStatus.SUCCESS, "SUCCESS", now)
 
-    def _finish(self, tx: Tx, payment: Payment, status: PaymentStatus, code: str, now: datetime) -> None:
+    def _finish(
+        self, tx: AnyTx, payment: AnyPayment, status: PaymentStatus, code: str, now: datetime
+    ) -> None:
         payment.move_to(status)
         payment.result_code = code
         payment.result_message = message_of(code)
@@ -260,7 +266,7 @@ class PaymentService:
         payment.complete_at = None
         enqueue_payment(tx, payment, now=now, notify_failures=self._settings.notify_failures)
 
-    def _replay(self, existing: Payment, cmd: PayCommand) -> Payment:
+    def _replay(self, existing: AnyPayment, cmd: PayCommand) -> AnyPayment:
         if existing.fingerprint != cmd.fingerprint():
             raise RepeatReqInconsistent(
                 f"paymentRequestId {cmd.payment_request_id} was first used with other key parameters."
@@ -286,27 +292,22 @@ class PaymentService:
 
     def inquiry_payment(
         self, merchant: Merchant, *, payment_id: str | None, payment_request_id: str | None
-    ) -> PaymentView:
-        # paymentId wins when both are given (spec §3.5). A plain row, no ORM entity: hot path.
-        if payment_id:
-            stmt, params = _ROW_BY_ID, {"m": merchant.customer_id, "p": payment_id}
-        elif payment_request_id:
-            stmt, params = _ROW_BY_REQUEST, {"m": merchant.customer_id, "r": payment_request_id}
-        else:
+    ) -> PaymentRecord:
+        # A plain record on the driver's connection, no ORM entity: hot path.
+        if not payment_id and not payment_request_id:
             raise OrderNotExist()
-        with self._db.read_connection() as conn:
-            row = conn.execute(stmt, params).first()
-        if row is None:
+        payment = self._db.hot_read(lambda raw: _hot_find(raw, merchant, payment_id, payment_request_id))
+        if payment is None:
             raise OrderNotExist()
-        return cast(PaymentView, row)
+        return payment
 
     # -- cancel ----------------------------------------------------------------------------
 
     def cancel(
         self, merchant: Merchant, *, payment_id: str | None, payment_request_id: str | None
-    ) -> Payment:
-        def work(session: Session) -> Payment:
-            payment = self._find(session, merchant, payment_id, payment_request_id, lock=True)
+    ) -> PaymentRecord:
+        def work(raw: Raw) -> PaymentRecord:
+            payment = _hot_find(raw, merchant, payment_id, payment_request_id, lock=True)
             if payment is None:
                 raise OrderNotExist()
             if payment.status == PaymentStatus.CANCELLED:
@@ -319,7 +320,7 @@ class PaymentService:
             if payment.status == PaymentStatus.SUCCESS and payment.buyer_login_id:
                 try:
                     merchant_returns(
-                        session,
+                        raw,
                         merchant_customer_id=payment.merchant_customer_id,
                         buyer_login_id=payment.buyer_login_id,
                         currency=payment.currency,
@@ -331,12 +332,13 @@ class PaymentService:
             payment.cancelled_at = now
             payment.verify_by = None
             payment.complete_at = None
-            session.add(payment)
+            params = {"p": payment.payment_id, "s": payment.status, "t": raw.ts(now)}
+            raw.execute(_HOT_CANCEL, params)
             return payment
 
-        return self._db.transaction(work)
+        return self._db.hot_transaction(work)
 
-    def cancel_deadline(self, payment: Payment) -> datetime:
+    def cancel_deadline(self, payment: AnyPayment) -> datetime:
         created = as_utc(payment.created_at)
         if self._settings.cancel_window_seconds is not None:
             return created + timedelta(seconds=self._settings.cancel_window_seconds)
@@ -486,39 +488,70 @@ class PaymentService:
         params = {"m": merchant.customer_id, "r": request_id}
         return session.execute(_BY_REQUEST, params).scalars().first()
 
-    @staticmethod
-    def _find(
-        session: Session,
-        merchant: Merchant,
-        payment_id: str | None,
-        payment_request_id: str | None,
-        *,
-        lock: bool = False,
-    ) -> Payment | None:
-        # paymentId wins when both are given (spec §3.5, §3.6).
-        if payment_id:
-            stmt, params = _BY_ID, {"m": merchant.customer_id, "p": payment_id}
-        elif payment_request_id:
-            stmt, params = _BY_REQUEST, {"m": merchant.customer_id, "r": payment_request_id}
-        else:
-            return None
-        if lock:
-            stmt = stmt.with_for_update()
-        return session.execute(stmt, params).scalars().first()
 
-
-# Built once (bind parameters, cached SQL): these run on every pay and inquiry.
-_PAYMENTS = Payment.__table__  # type: ignore[attr-defined]
-_INSERT = insert(_PAYMENTS)
-_ROW_BY_ID = select(_PAYMENTS).where(
-    _PAYMENTS.c.merchant_customer_id == bindparam("m"), _PAYMENTS.c.payment_id == bindparam("p")
-)
-_ROW_BY_REQUEST = select(_PAYMENTS).where(
-    _PAYMENTS.c.merchant_customer_id == bindparam("m"), _PAYMENTS.c.payment_request_id == bindparam("r")
-)
-_BY_ID = select(Payment).where(
-    col(Payment.merchant_customer_id) == bindparam("m"), col(Payment.payment_id) == bindparam("p")
-)
 _BY_REQUEST = select(Payment).where(
     col(Payment.merchant_customer_id) == bindparam("m"), col(Payment.payment_request_id) == bindparam("r")
 )
+
+# The hot paths' statements (emulator.hotsql): every column, in PaymentRecord's order.
+_TABLE = Payment.__table__.name  # type: ignore[attr-defined]
+_COLUMNS = tuple(f.name for f in fields(PaymentRecord))
+_COLUMN_LIST = ", ".join(f'"{c}"' for c in _COLUMNS)  # quoted: "trigger" is a keyword
+_DATETIME_AT = tuple(i for i, c in enumerate(_COLUMNS) if c in PAYMENT_DATETIMES)
+_ALL_VALUES = attrgetter(*_COLUMNS)
+_HOT_INSERT = Statement(f"INSERT INTO {_TABLE} ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(_COLUMNS))})")
+_BY_ID_SQL = f"SELECT {_COLUMN_LIST} FROM {_TABLE} WHERE merchant_customer_id = :m AND payment_id = :p"
+_BY_REQUEST_SQL = (
+    f"SELECT {_COLUMN_LIST} FROM {_TABLE} WHERE merchant_customer_id = :m AND payment_request_id = :r"
+)
+_HOT_BY_ID = Statement(_BY_ID_SQL)
+_HOT_BY_REQUEST = Statement(_BY_REQUEST_SQL)
+_HOT_BY_ID_LOCKED = Statement(_BY_ID_SQL + "{lock}")
+_HOT_BY_REQUEST_LOCKED = Statement(_BY_REQUEST_SQL + "{lock}")
+_HOT_CANCEL = Statement(
+    f"UPDATE {_TABLE} SET status = :s, cancelled_at = :t, verify_by = NULL, complete_at = NULL "
+    "WHERE payment_id = :p"
+)
+
+
+def _values(raw: Raw, payment: PaymentRecord) -> tuple[Any, ...]:
+    values: tuple[Any, ...] = _ALL_VALUES(payment)
+    if raw.postgresql:
+        return values
+    converted = list(values)
+    for i in _DATETIME_AT:
+        converted[i] = raw.ts(converted[i])
+    return tuple(converted)
+
+
+def _record(raw: Raw, row: Any) -> PaymentRecord:
+    if raw.postgresql:
+        return PaymentRecord(*row)
+    values = list(row)
+    for i in _DATETIME_AT:
+        values[i] = raw.dt(values[i])
+    return PaymentRecord(*values)
+
+
+def hot_payment(raw: Raw, merchant: Merchant, payment_id: str, *, lock: bool = False) -> PaymentRecord | None:
+    """A payment of ``merchant`` by its id, on the hot path (refund locks it)."""
+    return _hot_find(raw, merchant, payment_id, None, lock=lock)
+
+
+def _hot_find(
+    raw: Raw,
+    merchant: Merchant,
+    payment_id: str | None,
+    payment_request_id: str | None,
+    *,
+    lock: bool = False,
+) -> PaymentRecord | None:
+    """A payment of ``merchant`` by id or request id (paymentId wins, spec §3.5, §3.6)."""
+    if payment_id:
+        row = raw.one(_HOT_BY_ID_LOCKED if lock else _HOT_BY_ID, {"m": merchant.customer_id, "p": payment_id})
+    elif payment_request_id:
+        stmt = _HOT_BY_REQUEST_LOCKED if lock else _HOT_BY_REQUEST
+        row = raw.one(stmt, {"m": merchant.customer_id, "r": payment_request_id})
+    else:
+        return None
+    return None if row is None else _record(raw, row)

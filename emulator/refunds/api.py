@@ -13,7 +13,7 @@ from ..gateway.operations import Operation
 from ..gateway.wire import RequestId, WireDatetime, WireModel, WireStr
 from ..reconciliation.fx import settlement_fields
 from ..sandbox.access import Merchant
-from .models import Refund, RefundStatus
+from .models import AnyRefund, Refund, RefundStatus
 from .service import RefundCommand, RefundService
 
 Id64 = Annotated[WireStr, Field(min_length=1, max_length=64)]
@@ -65,7 +65,7 @@ def refund_command(req: RefundRequest) -> RefundCommand:
     )
 
 
-def _result(r: Refund) -> dict[str, str]:
+def _result(r: AnyRefund) -> dict[str, str]:
     return {
         "resultCode": r.result_code,
         "resultStatus": status_of(r.result_code),
@@ -73,7 +73,7 @@ def _result(r: Refund) -> dict[str, str]:
     }
 
 
-def refund_body(r: Refund, settlement: dict[str, Any] | None = None) -> dict[str, Any]:
+def refund_body(r: AnyRefund, settlement: dict[str, Any] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"result": _result(r)}
     if r.status == RefundStatus.SUCCESS:
         body.update(
@@ -104,7 +104,7 @@ def inquiry_refund_body(r: Refund, settlement: dict[str, Any] | None = None) -> 
 
 
 def operations(refunds: RefundService, *, fx_quotes: str) -> list[Operation]:
-    def settlement(merchant: Merchant, r: Refund) -> dict[str, Any]:
+    def settlement(merchant: Merchant, r: AnyRefund) -> dict[str, Any]:
         return settlement_fields(
             fx_quotes, currency=r.currency, amount=r.amount, settlement_currency=merchant.settlement_currency
         )

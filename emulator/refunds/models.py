@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -33,3 +34,29 @@ class Refund(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=256)
     reference_refund_id: str | None = Field(default=None, max_length=64)
     notify_url: str | None = Field(default=None, max_length=2048)
+
+
+@dataclass(slots=True)
+class RefundRecord:
+    """A refund row as a plain record (the hot path, issue #15): the table's columns, in order."""
+
+    refund_id: str
+    payment_id: str
+    merchant_customer_id: str
+    client_id: str
+    refund_request_id: str
+    currency: str
+    amount: int
+    status: str
+    result_code: str
+    result_message: str
+    created_at: datetime
+    refund_time: datetime | None = None
+    reason: str | None = None
+    reference_refund_id: str | None = None
+    notify_url: str | None = None
+
+
+REFUND_DATETIMES = ("created_at", "refund_time")
+# Either form of a refund: the ORM entity or the hot path's record.
+AnyRefund = Refund | RefundRecord

@@ -8,8 +8,10 @@ spec §4.8). A refused one (``REFUND_AMOUNT_EXCEED``, ``CURRENCY_NOT_SUPPORT``, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from operator import attrgetter
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -28,14 +30,16 @@ from ..errors import (
     RepeatReqInconsistent,
     message_of,
 )
+from ..hotsql import Raw, Statement
 from ..notifications.service import enqueue_refund
 from ..notifications.urls import check_notify_url
-from ..payments.models import Payment, PaymentStatus
+from ..payments.models import Payment, PaymentRecord, PaymentStatus
+from ..payments.service import hot_payment
 from ..sandbox.access import Merchant
 from ..sandbox.ledger import InsufficientFunds, merchant_returns
 from ..settings import Settings
 from ..storage import Database, next_sequence
-from .models import Refund, RefundStatus
+from .models import REFUND_DATETIMES, AnyRefund, Refund, RefundRecord, RefundStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,31 +59,22 @@ class RefundService:
         self._clock = clock
         self._settings = settings
 
-    def refund(self, merchant: Merchant, cmd: RefundCommand) -> Refund:
+    def refund(self, merchant: Merchant, cmd: RefundCommand) -> AnyRefund:
         check_notify_url(
             "refundNotifyUrl", cmd.notify_url, allow_link_local=self._settings.notify_allow_link_local
         )
         try:
 
-            def work(session: Session) -> Refund:
-                existing = self._by_request_id(session, merchant, cmd.refund_request_id)
-                if existing is not None:
-                    return self._replay(existing, cmd)
-                payment = session.exec(
-                    select(Payment)
-                    .where(
-                        Payment.merchant_customer_id == merchant.customer_id,
-                        Payment.payment_id == cmd.payment_id,
-                    )
-                    .with_for_update()
-                ).first()
+            def work(raw: Raw) -> AnyRefund:
+                row = raw.one(_HOT_BY_REQUEST, {"m": merchant.customer_id, "r": cmd.refund_request_id})
+                if row is not None:
+                    return self._replay(_record(raw, row), cmd)
+                payment = hot_payment(raw, merchant, cmd.payment_id, lock=True)
                 if payment is None:
                     raise OrderNotExist()
-                refund = self._create(session, payment, merchant, cmd)
-                session.flush()
-                return refund
+                return self._create(raw, payment, merchant, cmd)
 
-            return self._db.transaction(work)
+            return self._db.hot_transaction(work)
         except IntegrityError:
             with self._db.read() as session:
                 existing = self._by_request_id(session, merchant, cmd.refund_request_id)
@@ -87,13 +82,15 @@ class RefundService:
                 raise
             return self._replay(existing, cmd)
 
-    def _create(self, session: Session, payment: Payment, merchant: Merchant, cmd: RefundCommand) -> Refund:
+    def _create(
+        self, raw: Raw, payment: PaymentRecord, merchant: Merchant, cmd: RefundCommand
+    ) -> RefundRecord:
         now = self._clock.now()
-        refusal = self._decide(session, payment, cmd, now)
+        refusal = self._decide(raw, payment, cmd, now)
         if refusal is not None:
             raise refusal  # rolls back: nothing of this refund is stored
-        refund = Refund(
-            refund_id=ids.refund_id(now, next_sequence(session, "refund")),
+        refund = RefundRecord(
+            refund_id=ids.refund_id(now, next_sequence(raw, "refund")),
             payment_id=payment.payment_id,
             merchant_customer_id=merchant.customer_id,
             client_id=merchant.client_id,
@@ -111,14 +108,13 @@ class RefundService:
         )
         payment.refund_count += 1
         payment.refunded_amount += cmd.amount
-        session.add(payment)
-        session.add(refund)
-        session.flush()
-        enqueue_refund(session, refund, payment, now=now)
+        raw.execute(_HOT_INSERT, _values(raw, refund))
+        raw.execute(_HOT_REFUNDED, {"p": payment.payment_id, "a": cmd.amount})
+        enqueue_refund(raw, refund, payment, now=now)
         return refund
 
     def _decide(
-        self, session: Session, payment: Payment, cmd: RefundCommand, now: datetime
+        self, raw: Raw, payment: PaymentRecord, cmd: RefundCommand, now: datetime
     ) -> GatewayError | None:
         """Why this refund is refused, or None after moving the money (spec §4.4, §4.9)."""
         if payment.status == PaymentStatus.CANCELLED:
@@ -135,7 +131,7 @@ class RefundService:
             return OrderStatusInvalid()
         try:
             merchant_returns(
-                session,
+                raw,
                 merchant_customer_id=payment.merchant_customer_id,
                 buyer_login_id=payment.buyer_login_id,
                 currency=cmd.currency,
@@ -146,7 +142,7 @@ class RefundService:
         return None
 
     @staticmethod
-    def _replay(existing: Refund, cmd: RefundCommand) -> Refund:
+    def _replay(existing: AnyRefund, cmd: RefundCommand) -> AnyRefund:
         if (existing.payment_id, existing.currency, existing.amount) != (
             cmd.payment_id,
             cmd.currency,
@@ -192,3 +188,38 @@ class RefundService:
                 Refund.refund_request_id == request_id,
             )
         ).first()
+
+
+# The hot path's statements (emulator.hotsql): every column, in RefundRecord's order.
+_TABLE = Refund.__table__.name  # type: ignore[attr-defined]
+_COLUMNS = tuple(f.name for f in fields(RefundRecord))
+_COLUMN_LIST = ", ".join(f'"{c}"' for c in _COLUMNS)
+_DATETIME_AT = tuple(i for i, c in enumerate(_COLUMNS) if c in REFUND_DATETIMES)
+_ALL_VALUES = attrgetter(*_COLUMNS)
+_HOT_INSERT = Statement(f"INSERT INTO {_TABLE} ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(_COLUMNS))})")
+_HOT_BY_REQUEST = Statement(
+    f"SELECT {_COLUMN_LIST} FROM {_TABLE} WHERE merchant_customer_id = :m AND refund_request_id = :r"
+)
+_HOT_REFUNDED = Statement(
+    f"UPDATE {Payment.__table__.name} "  # type: ignore[attr-defined]
+    "SET refund_count = refund_count + 1, refunded_amount = refunded_amount + :a WHERE payment_id = :p"
+)
+
+
+def _values(raw: Raw, refund: RefundRecord) -> tuple[Any, ...]:
+    values: tuple[Any, ...] = _ALL_VALUES(refund)
+    if raw.postgresql:
+        return values
+    converted = list(values)
+    for i in _DATETIME_AT:
+        converted[i] = raw.ts(converted[i])
+    return tuple(converted)
+
+
+def _record(raw: Raw, row: Any) -> RefundRecord:
+    if raw.postgresql:
+        return RefundRecord(*row)
+    values = list(row)
+    for i in _DATETIME_AT:
+        values[i] = raw.dt(values[i])
+    return RefundRecord(*values)

@@ -9,10 +9,9 @@ sequence counters, then balances in key order.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, bindparam, insert, update
 from sqlmodel import Session, select
 
-from ..storage import Tx, connection_of
+from ..hotsql import AnyTx, Raw, Statement, raw_of
 from .models import Balance, buyer_owner, merchant_owner
 
 
@@ -27,61 +26,49 @@ def balance_of(session: Session, owner: str, currency: str) -> int:
     return int(row) if row is not None else 0
 
 
-# Built once: these run on every payment, refund and cancel (bind parameters, cached SQL).
-_BALANCE = Balance.__table__  # type: ignore[attr-defined]
-_DEBIT = (
-    update(_BALANCE)
-    .where(
-        _BALANCE.c.owner == bindparam("o"),
-        _BALANCE.c.currency == bindparam("c"),
-        _BALANCE.c.amount >= bindparam("a"),
-    )
-    .values(amount=_BALANCE.c.amount - bindparam("a"))
+# Prebuilt (emulator.hotsql): these run on every payment, refund and cancel.
+_BALANCE = Balance.__table__.name  # type: ignore[attr-defined]
+_DEBIT = Statement(
+    f"UPDATE {_BALANCE} SET amount = amount - :a WHERE owner = :o AND currency = :c AND amount >= :a"
 )
-_CREDIT = (
-    update(_BALANCE)
-    .where(_BALANCE.c.owner == bindparam("o"), _BALANCE.c.currency == bindparam("c"))
-    .values(amount=_BALANCE.c.amount + bindparam("a"))
-)
-_OPEN = insert(_BALANCE)
-_UNCREDIT = (
-    update(_BALANCE)
-    .where(_BALANCE.c.owner == bindparam("o"), _BALANCE.c.currency == bindparam("c"))
-    .values(amount=_BALANCE.c.amount - bindparam("a"))
-)
+_CREDIT = Statement(f"UPDATE {_BALANCE} SET amount = amount + :a WHERE owner = :o AND currency = :c")
+_OPEN = Statement(f"INSERT INTO {_BALANCE} (owner, currency, amount) VALUES (:o, :c, :a)")
+_UNCREDIT = Statement(f"UPDATE {_BALANCE} SET amount = amount - :a WHERE owner = :o AND currency = :c")
 
 
-def transfer(tx: Tx, *, source: str, target: str, currency: str, amount: int) -> None:
+def transfer(tx: AnyTx, *, source: str, target: str, currency: str, amount: int) -> None:
     """Debit ``source`` and credit ``target`` in the caller's transaction.
 
     The debit is one conditional UPDATE, so two concurrent debits can never overdraw. The rows
     are updated in owner-key order (see the module's docstring); when the credit comes first and
     the debit then finds too little, the credit is taken back before ``InsufficientFunds``.
     """
-    conn = connection_of(tx)
+    raw = raw_of(tx)
     if source < target:
-        _debit(conn, source, currency, amount)
-        _credit(conn, target, currency, amount)
+        _debit(raw, source, currency, amount)
+        _credit(raw, target, currency, amount)
         return
-    _credit(conn, target, currency, amount)
+    _credit(raw, target, currency, amount)
     try:
-        _debit(conn, source, currency, amount)
+        _debit(raw, source, currency, amount)
     except InsufficientFunds:
-        conn.execute(_UNCREDIT, {"o": target, "c": currency, "a": amount})
+        raw.execute(_UNCREDIT, {"o": target, "c": currency, "a": amount})
         raise
 
 
-def _debit(conn: Connection, owner: str, currency: str, amount: int) -> None:
-    if conn.execute(_DEBIT, {"o": owner, "c": currency, "a": amount}).rowcount != 1:
+def _debit(raw: Raw, owner: str, currency: str, amount: int) -> None:
+    if raw.execute(_DEBIT, {"o": owner, "c": currency, "a": amount}).rowcount != 1:
         raise InsufficientFunds(f"{owner} has less than {amount} {currency}")
 
 
-def _credit(conn: Connection, owner: str, currency: str, amount: int) -> None:
-    if conn.execute(_CREDIT, {"o": owner, "c": currency, "a": amount}).rowcount != 1:
-        conn.execute(_OPEN, {"owner": owner, "currency": currency, "amount": amount})
+def _credit(raw: Raw, owner: str, currency: str, amount: int) -> None:
+    if raw.execute(_CREDIT, {"o": owner, "c": currency, "a": amount}).rowcount != 1:
+        raw.execute(_OPEN, {"o": owner, "c": currency, "a": amount})
 
 
-def buyer_pays(tx: Tx, *, buyer_login_id: str, merchant_customer_id: str, currency: str, amount: int) -> None:
+def buyer_pays(
+    tx: AnyTx, *, buyer_login_id: str, merchant_customer_id: str, currency: str, amount: int
+) -> None:
     """A payment: buyer -> merchant. Raises ``InsufficientFunds`` when the buyer is short."""
     transfer(
         tx,
@@ -93,7 +80,7 @@ def buyer_pays(tx: Tx, *, buyer_login_id: str, merchant_customer_id: str, curren
 
 
 def merchant_returns(
-    tx: Tx, *, merchant_customer_id: str, buyer_login_id: str, currency: str, amount: int
+    tx: AnyTx, *, merchant_customer_id: str, buyer_login_id: str, currency: str, amount: int
 ) -> None:
     """A cancel, refund or reset: merchant -> buyer."""
     transfer(

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
 from sqlmodel import Session
 
 from .. import ids
 from ..errors import ControlError
+from ..hotsql import AnyTx, Statement, raw_of
 from ..sandbox.models import Buyer
-from ..storage import Tx, connection_of, next_sequence
+from ..storage import next_sequence
 from .models import PaymentCode
 
 
@@ -43,26 +43,24 @@ class CodeOutcome:
     detail: str
 
 
-_CODES = PaymentCode.__table__  # type: ignore[attr-defined]
+_CODES = PaymentCode.__table__.name  # type: ignore[attr-defined]
 # Claim and check in one statement: two payments racing for one code cannot both win it.
-_CLAIM = (
-    update(_CODES)
-    .where(_CODES.c.code == bindparam("k"), _CODES.c.used_at.is_(None), _CODES.c.expires_at > bindparam("t"))
-    .values(used_at=bindparam("t"))
-    .returning(_CODES.c.buyer_login_id)
+_CLAIM = Statement(
+    f"UPDATE {_CODES} SET used_at = :t WHERE code = :k AND used_at IS NULL AND expires_at > :t "
+    "RETURNING buyer_login_id"
 )
-_WHY_NOT = select(_CODES.c.used_at).where(_CODES.c.code == bindparam("k"))
+_WHY_NOT = Statement(f"SELECT used_at FROM {_CODES} WHERE code = :k")
 
 
-def redeem_payment_code(tx: Tx, *, code: str, now: datetime) -> CodeOutcome:
+def redeem_payment_code(tx: AnyTx, *, code: str, now: datetime) -> CodeOutcome:
     """Check a presented code and mark it used, in the caller's transaction (spec §3.2)."""
     if not ids.is_payment_code_syntax(code):
         return CodeOutcome(None, "INVALID_PAYMENT_CODE", "not 16-24 digits starting 25-30")
-    conn = connection_of(tx)
-    claimed = conn.execute(_CLAIM, {"k": code, "t": now}).first()
+    raw = raw_of(tx)
+    claimed = raw.one(_CLAIM, {"k": code, "t": raw.ts(now)})
     if claimed is not None:
         return CodeOutcome(str(claimed[0]), "SUCCESS", "")
-    row = conn.execute(_WHY_NOT, {"k": code}).first()
+    row = raw.one(_WHY_NOT, {"k": code})
     if row is None:
         return CodeOutcome(None, "USER_NOT_EXIST", "no wallet user presented this code")
     if row[0] is not None:
