@@ -35,3 +35,27 @@ def test_the_healthy_figure_is_stated_with_its_conditions_and_still_measured() -
     for condition in ("fresh data volume", "SQLite", "2-core machine", "image already built"):
         assert condition in README
     assert "HEALTHY_S=$(elapsed" in CONTAINER_TEST and "READY_S=$(elapsed" in CONTAINER_TEST
+
+
+def test_the_scale_block_is_run_by_the_container_test_with_its_public_images_provided() -> None:
+    import yaml
+
+    lines = README.splitlines()
+    start = next(
+        i for i, line in enumerate(lines) if "--profile scale up" in line and not line.startswith("`")
+    )
+    fence = max(i for i in range(start) if lines[i].startswith("```"))
+    assert lines[fence - 1] == "<!-- docs: covered .ci/container-test -->"
+    block = lines[fence + 1 : next(i for i in range(start, len(lines)) if lines[i] == "```")]
+    # The container test runs the block's lines as written, its `down` last (it must have one).
+    assert any(re.match(r"docker compose .* down( |$)", line) for line in block)
+    assert "--profile scale up" in CONTAINER_TEST and "container-standin-image" in CONTAINER_TEST
+    # Every image the profile pulls rather than builds can be made here without a registry.
+    standin = (REPO / ".ci" / "container-standin-image").read_text()
+    services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+    pulled = [s["image"] for s in services.values() if "scale" in s.get("profiles", []) and "build" not in s]
+    assert sorted(pulled) == ["nginx:1.27-alpine", "postgres:16-alpine"]
+    for image in pulled:
+        kind = image.split(":")[0]
+        assert f"  {kind}:*)" in standin
+        assert (REPO / ".ci" / "standins" / kind / "Dockerfile").is_file()
