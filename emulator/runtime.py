@@ -20,7 +20,7 @@ from . import world
 from .applications import store as app_store
 from .applications.service import ApplicationService
 from .clock import Clock, ClockState, DueEvent
-from .control.models import load_clock_state, save_clock_state
+from .control.models import insert_clock_state, load_clock_state, save_clock_state
 from .control.reset import reset_application
 from .control.simulation import Simulations
 from .gateway.operations import Operation
@@ -127,14 +127,15 @@ class Runtime:
             else:
                 # Sequence counters are never rewound (sandbox.wipe keeps them): every process's
                 # reserved id block stays valid, so a reset here never makes another process
-                # insert an id twice. The epoch tells the others to drop what they cached.
+                # insert an id twice. The epoch tells the others to drop what they cached. One
+                # transaction, a few statements whatever the number of rows (sandbox.wipe).
                 def work(session: Session) -> world.Versions:
                     world.lock(session)
                     kept = app_store.snapshot(session)  # runtime applications are configuration
                     sandbox.wipe(session)
                     sandbox.seed(session, self.definition, now=self.clock.real_now())
                     app_store.restore(session, kept, now=self.clock.real_now())
-                    save_clock_state(session, ClockState())
+                    insert_clock_state(session, ClockState())  # sandbox.wipe emptied its table
                     return world.bump(session, clock=True, epoch=True, simulations=True)
 
                 versions = self.db.transaction(work)
@@ -143,7 +144,9 @@ class Runtime:
                     self.world_seen = versions
             self.directory.invalidate()
             self.journal.clear(client_id=client_id)
-            self.simulations.clear(client_id=client_id)
+            # A full reset deleted the stored scenarios and faults and bumped their version with
+            # everything else: only what this process holds is left to drop.
+            self.simulations.clear(client_id=client_id, stored=client_id is not None)
             for hook in self.reset_hooks:
                 hook(client_id)
 

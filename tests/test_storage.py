@@ -172,3 +172,103 @@ def test_a_database_from_an_earlier_version_gets_the_new_columns(tmp_path: Path)
         assert "notification_url" in {c["name"] for c in found.get_columns("application")}
         assert "merchant_name" in {c["name"] for c in found.get_columns("payment")}
     db.dispose()
+
+
+def _pay(rt: Runtime, request_id: str) -> Payment:
+    buyer = next(b for b in rt.definition.buyers if b.behaviour == "normal").login_id
+    with rt.db.write() as s:
+        code = issue_payment_code(s, login_id=buyer, now=rt.clock.now(), ttl_seconds=600).code
+    cmd = PayCommand(
+        payment_request_id=request_id,
+        scenario="PaymentCode",
+        currency="USD",
+        amount=100,
+        payment_method_type="CONNECT_WALLET",
+        payment_method_id=code,
+        notify_url="http://127.0.0.1:9/notify",
+    )
+    return rt.payments.pay(_merchant(rt), cmd).payment
+
+
+def _stored(rt: Runtime) -> dict[str, int]:
+    from emulator.notifications.models import Notification
+    from emulator.wallet.models import PaymentCode
+
+    with rt.db.read() as s:
+        return {
+            m.__name__: int(s.exec(select(func.count()).select_from(m)).one())
+            for m in (Payment, PaymentCode, Notification)
+        }
+
+
+def _last_notification_id(rt: Runtime) -> int:
+    from emulator.notifications.models import Notification
+
+    with rt.db.read() as s:
+        return int(s.exec(select(func.max(Notification.id))).one() or 0)
+
+
+def test_a_full_reset_by_truncation_empties_the_tables_and_reuses_no_id(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL every traffic table is truncated here (threshold 0): identities continue."""
+    from emulator.sandbox import service as sandbox
+
+    monkeypatch.setattr(sandbox, "TRUNCATE_FROM_BYTES", 0)
+    money = _money(runtime)
+    before = [_pay(runtime, f"BEFORE-{i}") for i in range(3)]
+    note = _last_notification_id(runtime)
+    assert _money(runtime) == money and note > 0
+    runtime.reset()
+    assert _stored(runtime) == {"Payment": 0, "PaymentCode": 0, "Notification": 0}
+    assert _money(runtime) == money
+    buyer = next(b for b in runtime.definition.buyers if b.behaviour == "normal")
+    with runtime.db.read() as s:
+        held = s.exec(
+            select(Balance.amount).where(
+                Balance.owner == f"buyer:{buyer.login_id}", Balance.currency == "USD"
+            )
+        ).one()
+    assert held == buyer.balances["USD"]  # the 3 pays were given back
+    after = _pay(runtime, "BEFORE-0")  # a request id of before the reset is new again
+    assert after.status == "SUCCESS"
+    assert after.payment_id not in {p.payment_id for p in before}
+    if runtime.db.dialect == "postgresql":  # SQLite's rowids start again on an empty table
+        assert _last_notification_id(runtime) > note
+
+
+def test_a_full_reset_deletes_when_another_transaction_holds_a_table(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The TRUNCATE gives up after its lock timeout; the reset then deletes the rows instead."""
+    from sqlalchemy import text
+
+    from emulator.sandbox import service as sandbox
+
+    if runtime.db.dialect != "postgresql":
+        pytest.skip("TRUNCATE is PostgreSQL's")
+    monkeypatch.setattr(sandbox, "TRUNCATE_FROM_BYTES", 0)
+    monkeypatch.setattr(sandbox, "TRUNCATE_LOCK_TIMEOUT", "50ms")
+    _pay(runtime, "HELD")
+    with runtime.db.engine.connect() as reader:
+        assert reader.execute(text("SELECT count(*) FROM payment")).scalar() == 1  # holds ACCESS SHARE
+        runtime.reset()
+        reader.rollback()
+    assert _stored(runtime) == {"Payment": 0, "PaymentCode": 0, "Notification": 0}
+
+
+def test_a_full_reset_on_sqlite_leaves_secure_delete_as_it_was(tmp_path: Path) -> None:
+    from emulator.sandbox import service as sandbox
+
+    rt = build_runtime(Settings(data_dir=tmp_path / "data", tls_port=0))
+    try:
+        _pay(rt, "P1")
+        with rt.db.write_connection() as conn:
+            before = conn.exec_driver_sql("PRAGMA secure_delete").scalar()
+            conn.exec_driver_sql("PRAGMA secure_delete=1")
+            sandbox.wipe(conn)
+            assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
+            conn.exec_driver_sql(f"PRAGMA secure_delete={before}")
+        assert _stored(rt) == {"Payment": 0, "PaymentCode": 0, "Notification": 0}
+    finally:
+        rt.close()

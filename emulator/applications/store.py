@@ -51,6 +51,10 @@ def snapshot(session: Session) -> Kept:
     runtime_ids = {p.client_id for p in all_profiles if p.origin == ORIGIN_RUNTIME}
     live_ids = {p.production_client_id for p in all_profiles if p.production_client_id}
     kept.profiles = [p.model_dump() for p in all_profiles]
+    dev = session.get(Developer, 1)
+    kept.developer = dev.model_dump() if dev else None
+    if not runtime_ids and not live_ids:  # nothing else to keep: the seed brings the rest back
+        return kept
     kept.applications = [
         a.model_dump() for a in session.exec(select(Application)).all() if a.client_id in runtime_ids
     ]
@@ -61,8 +65,6 @@ def snapshot(session: Session) -> Kept:
     ]
     logins = {p.buyer_login_id for p in all_profiles if p.origin == ORIGIN_RUNTIME and p.buyer_login_id}
     kept.buyers = [b.model_dump() for b in session.exec(select(Buyer)).all() if b.login_id in logins]
-    dev = session.get(Developer, 1)
-    kept.developer = dev.model_dump() if dev else None
     return kept
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime
+from sqlalchemy import Column, DateTime, insert
 from sqlmodel import Field, Session, SQLModel
 
 from ..clock import ClockState, as_utc
+from ..storage import Tx, connection_of
 
 
 class ClockRow(SQLModel, table=True):
@@ -29,3 +30,11 @@ def save_clock_state(session: Session, state: ClockState) -> None:
     row.offset_seconds = state.offset_seconds
     row.frozen_at = state.frozen_at
     session.add(row)
+
+
+def insert_clock_state(tx: Tx, state: ClockState) -> None:
+    """The clock row of a database whose clock table is empty (just wiped by a reset)."""
+    connection_of(tx).execute(
+        insert(ClockRow.__table__),  # type: ignore[attr-defined]
+        {"id": 1, "offset_seconds": state.offset_seconds, "frozen_at": state.frozen_at},
+    )

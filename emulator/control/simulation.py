@@ -334,8 +334,20 @@ class Simulations:
             mine = before - len(self._scenarios) - len(self._faults)
         return removed if self._db is not None else mine
 
-    def clear(self, *, client_id: str | None = None, scenarios: bool = True, faults: bool = True) -> None:
-        if self._db is not None:
+    def clear(
+        self,
+        *,
+        client_id: str | None = None,
+        scenarios: bool = True,
+        faults: bool = True,
+        stored: bool = True,
+    ) -> None:
+        """Remove scenarios and/or faults (one application's, or all), in every process.
+
+        ``stored=False``: the rows are gone already (a full reset deleted them and bumped the
+        version in its transaction); only this process's copies are dropped.
+        """
+        if self._db is not None and stored:
             kinds = [k for k, on in (("scenario", scenarios), ("fault", faults)) if on]
 
             def work(session: Session) -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy import delete, update
-from sqlmodel import Session, SQLModel, col, select
+from sqlalchemy import Connection, Table, insert, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session, SQLModel, select
 
 from ..amounts import MINOR_UNITS
 from ..errors import ControlError
@@ -22,7 +25,7 @@ from ..signing import (
     private_key_pkcs8_b64,
     public_key_b64,
 )
-from ..storage import Counter, next_sequence
+from ..storage import Counter, Tx, connection_of, next_sequence
 from .fixtures import SCENARIOS, SandboxDefinition
 from .models import (
     AgentToken,
@@ -35,6 +38,13 @@ from .models import (
 )
 
 SEQUENCES = ("payment", "refund", "payment_code", "agent_token", "journal")
+
+_APPLICATIONS: Table = Application.__table__  # type: ignore[attr-defined]
+_KEYS: Table = MerchantKey.__table__  # type: ignore[attr-defined]
+_TOKENS: Table = AgentToken.__table__  # type: ignore[attr-defined]
+_BUYERS: Table = Buyer.__table__  # type: ignore[attr-defined]
+_BALANCES: Table = Balance.__table__  # type: ignore[attr-defined]
+_COUNTERS: Table = Counter.__table__  # type: ignore[attr-defined]
 
 
 def is_seeded(session: Session) -> bool:
@@ -51,9 +61,17 @@ def merchant_customer_ids(definition: SandboxDefinition) -> list[tuple[str, str]
     return out
 
 
-def seed(session: Session, definition: SandboxDefinition, *, now: datetime) -> None:
+def seed(tx: Tx, definition: SandboxDefinition, *, now: datetime) -> None:
+    """Insert the definition's applications, keys, test tokens and buyers; set the seeded balances.
+
+    A few multi-row statements (Core, no ORM unit of work): the reset runs this every time.
+    Balance rows that exist already (a reset keeps them, see ``wipe``) get their seeded amount.
+    """
+    conn = connection_of(tx)
+    apps, keys, tokens = [], [], []
+    balances: dict[tuple[str, str], int] = {}
     for app in definition.applications:
-        session.add(
+        apps.append(
             Application(
                 client_id=app.client_id,
                 name=app.name,
@@ -67,42 +85,60 @@ def seed(session: Session, definition: SandboxDefinition, *, now: datetime) -> N
                 isv_customer_id=app.isv_customer_id,
                 test_merchant_customer_id=app.test_merchant_customer_id,
                 notification_url=app.notification_url,
-            )
+            ).model_dump()
         )
-        session.add(
+        keys.append(
             MerchantKey(
                 client_id=app.client_id,
                 key_version="1",
                 public_key=public_key_b64(app.private_key.public_key()),
-            )
+            ).model_dump()
         )
         if app.test_token and app.test_merchant_customer_id:
-            session.add(
+            tokens.append(
                 AgentToken(
                     token=app.test_token,
                     isv_client_id=app.client_id,
                     merchant_customer_id=app.test_merchant_customer_id,
                     issued_at=now,
-                )
+                ).model_dump()
             )
     for customer_id, currency in merchant_customer_ids(definition):
-        _set_balance(session, merchant_owner(customer_id), currency, 0)
+        balances[(merchant_owner(customer_id), currency)] = 0
+    buyers = []
     for buyer in definition.buyers:
-        session.add(
+        buyers.append(
             Buyer(
                 login_id=buyer.login_id,
                 password=buyer.password,
                 name=buyer.name,
                 psp_customer_id=buyer.psp_customer_id,
                 behaviour=buyer.behaviour,
-            )
+            ).model_dump()
         )
         for currency, amount in buyer.balances.items():
-            _set_balance(session, buyer_owner(buyer.login_id), currency, amount)
-    for name in SEQUENCES:
-        if session.get(Counter, name) is None:  # kept across resets: ids are never reused
-            session.add(Counter(name=name, value=0))
-    session.flush()
+            balances[(buyer_owner(buyer.login_id), currency)] = amount
+    for table, rows in ((_APPLICATIONS, apps), (_KEYS, keys), (_TOKENS, tokens), (_BUYERS, buyers)):
+        if rows:
+            conn.execute(insert(table), rows)
+    if balances:
+        rows = [{"owner": o, "currency": c, "amount": a} for (o, c), a in balances.items()]
+        stmt = _upsert(conn)(_BALANCES)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[_BALANCES.c.owner, _BALANCES.c.currency],
+                set_={"amount": stmt.excluded.amount},
+            ),
+            rows,
+        )
+    # Counters are kept across resets: ids are never reused (a row another process made stays).
+    counters = _upsert(conn)(_COUNTERS).on_conflict_do_nothing(index_elements=[_COUNTERS.c.name])
+    conn.execute(counters, [{"name": name, "value": 0} for name in SEQUENCES])
+
+
+def _upsert(conn: Connection) -> Callable[[Table], Any]:
+    """The dialect's INSERT, which has ``on_conflict_do_update`` / ``on_conflict_do_nothing``."""
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
 # Kept by a reset: the sequence counters (a process may hold a block of ids reserved from them),
@@ -110,30 +146,105 @@ def seed(session: Session, definition: SandboxDefinition, *, now: datetime) -> N
 # set to zero and then to their seeded amounts: a payment another process is making meanwhile
 # then waits for the reset and debits the seeded balance, instead of finding its row gone.
 _KEPT = frozenset({"counter", "world", "identity", "balance"})
+# Tables that grow with traffic, which a reset on PostgreSQL may TRUNCATE instead of DELETE.
+# A DELETE visits every row; a TRUNCATE swaps the files for empty ones whatever they held, but
+# builds each index anew, and PostgreSQL syncs every new index file to disk: some milliseconds
+# per table even when it is empty. So only tables past ``TRUNCATE_FROM_BYTES`` are truncated.
+# A TRUNCATE also locks its tables against readers until the reset commits, so the tables read
+# on the side while another transaction is open (applications, keys, tokens, buyers: the
+# directory; the clock; scenarios and faults) are never in this list. Payments and refunds come
+# first: a report being generated reads them for a long time, and a TRUNCATE waiting there
+# holds no other table meanwhile.
+_TRUNCATED = (
+    "payment",
+    "refund",
+    "paymentcode",
+    "notification",
+    "deliveryattempt",
+    "journal",
+    "registration",
+    "acceptancerun",
+    "acceptancecase",
+    "reportdownload",
+    "reportmark",
+)
+# Heap size from which a TRUNCATE is cheaper than a DELETE (about 2,000 payments).
+TRUNCATE_FROM_BYTES = 1 << 20
+_SIZES = text("SELECT n, pg_relation_size(to_regclass(n)) FROM unnest(CAST(:names AS text[])) AS n")
+# How long the TRUNCATE waits for a table a concurrent transaction uses (every gateway
+# transaction is far shorter) before the reset deletes the rows instead: while it waits, every
+# new reader of that table queues behind it, in every process.
+TRUNCATE_LOCK_TIMEOUT = "200ms"
+_NO_TRUNCATE = frozenset({"55P03", "42501"})  # lock_not_available (the timeout), no privilege
 
 
-def wipe(session: Session) -> None:
-    """Delete every row of every table (children first), but the ones in ``_KEPT``."""
-    for table in reversed(SQLModel.metadata.sorted_tables):
-        if table.name not in _KEPT:
-            session.execute(delete(table))
-    # In key order, like every money movement (ledger.py), so this never deadlocks with one.
-    owners = session.exec(
-        select(Balance.owner, Balance.currency)
-        .order_by(col(Balance.owner), col(Balance.currency))
-        .with_for_update()
-    ).all()
-    if owners:
-        session.execute(update(Balance).values(amount=0))
+def wiped_tables() -> list[Table]:
+    """Every table a full reset empties (all but ``_KEPT``), children first."""
+    return [t for t in reversed(SQLModel.metadata.sorted_tables) if t.name not in _KEPT]
 
 
-def _set_balance(session: Session, owner: str, currency: str, amount: int) -> None:
-    row = session.get(Balance, (owner, currency))
-    if row is None:
-        session.add(Balance(owner=owner, currency=currency, amount=amount))
+def wipe(tx: Tx) -> None:
+    """Delete every row of every table but the ones in ``_KEPT``; zero the balances.
+
+    SQLite: a DELETE without WHERE per table, which frees the table's pages wholesale (the
+    tables have no triggers and no foreign keys, so SQLite's truncate optimisation applies),
+    with ``secure_delete`` off meanwhile: on (as Debian builds SQLite) it would overwrite every
+    freed page and so write the whole of the deleted data to the WAL again. PostgreSQL: the
+    big tables of ``_TRUNCATED`` in one TRUNCATE (identities continue: ids are never reused),
+    the others by DELETEs sent together. The balance rows are locked in key order, like
+    every money movement locks them (ledger.py), so this never deadlocks with one.
+    """
+    conn = connection_of(tx)
+    tables = [t.name for t in wiped_tables()]
+    quote = conn.dialect.identifier_preparer.quote
+    if conn.dialect.name == "postgresql":
+        sizes = {str(n): int(b or 0) for n, b in conn.execute(_SIZES, {"names": list(_TRUNCATED)})}
+        big = [n for n in _TRUNCATED if n in tables and sizes.get(n, 0) >= TRUNCATE_FROM_BYTES]
+        if big and _truncate(conn, big):
+            tables = [n for n in tables if n not in big]
+        _run_all(conn, [f"DELETE FROM {quote(n)}" for n in tables])
     else:
-        row.amount = amount
-        session.add(row)
+        secure = conn.exec_driver_sql("PRAGMA secure_delete").scalar()
+        conn.exec_driver_sql("PRAGMA secure_delete=OFF")
+        try:
+            for n in tables:
+                conn.exec_driver_sql(f"DELETE FROM {quote(n)}")
+        finally:
+            conn.exec_driver_sql(f"PRAGMA secure_delete={int(secure or 0)}")
+    locked = conn.execute(
+        select(_BALANCES.c.owner).order_by(_BALANCES.c.owner, _BALANCES.c.currency).with_for_update()
+    ).all()
+    if locked:
+        conn.execute(update(_BALANCES).values(amount=0))
+
+
+def _truncate(conn: Connection, names: list[str]) -> bool:
+    """TRUNCATE ``names`` in one statement; False (nothing done) when a lock is not had in time."""
+    quote = conn.dialect.identifier_preparer.quote
+    try:
+        with conn.begin_nested():
+            _run_all(
+                conn,
+                [
+                    f"SET LOCAL lock_timeout = '{TRUNCATE_LOCK_TIMEOUT}'",
+                    f"TRUNCATE {', '.join(quote(n) for n in names)}",
+                    "SET LOCAL lock_timeout TO DEFAULT",
+                ],
+            )
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) not in _NO_TRUNCATE:
+            raise
+        return False
+    return True
+
+
+def _run_all(conn: Connection, statements: list[str]) -> None:
+    """Statements without parameters, in one round trip where the driver sends them together."""
+    if conn.dialect.driver in ("psycopg", "psycopg2"):
+        conn.exec_driver_sql("; ".join(statements))
+        return
+    for statement in statements:
+        conn.exec_driver_sql(statement)
 
 
 def find_application(session: Session, client_id: str) -> Application | None:
