@@ -100,7 +100,10 @@ def listen(host: str, port: int, setting: str, *, reuse_port: bool = False) -> s
     and the kernel spreads the connections over them (issue #13).
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # Protocol TCP, not 0: asyncio sets TCP_NODELAY only on such sockets (and on the connections
+    # they accept); without it a response written in two parts (the control API's) waited for the
+    # client's delayed ACK, about 40 ms per call on a kept-alive connection.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)

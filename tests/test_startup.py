@@ -154,3 +154,35 @@ def test_json_log_format_and_the_ready_line(tmp_path: Path) -> None:
     ):
         assert part in ready["message"]
     assert ready["level"] == "info" and ready["logger"] == "emulator"
+
+
+def test_connections_to_the_listening_socket_send_without_delay() -> None:
+    """asyncio sets TCP_NODELAY only on sockets whose protocol is TCP: a listener made with
+    protocol 0 gave connections on which a response written in two parts (the control API's
+    headers, then its body) waited for the client's delayed ACK, about 40 ms per kept-alive call."""
+    import asyncio
+
+    from emulator.startup import listen
+
+    async def accepted_nodelay() -> int:
+        seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                sock = transport.get_extra_info("socket")
+                seen.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        sock = listen("127.0.0.1", 0, "port")
+        server = await asyncio.get_running_loop().create_server(Probe, sock=sock)
+        try:
+            port = sock.getsockname()[1]
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            value = await asyncio.wait_for(seen, timeout=10)
+            writer.close()
+            return value
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    assert asyncio.run(accepted_nodelay()) != 0
