@@ -36,7 +36,6 @@ from .registrations import router as registrations
 from .runtime import Runtime, build_runtime
 from .settings import Settings
 from .startup import Prepared
-from .tls import tls_files
 from .wallet import router as wallet
 from .web import devcenter as devcenter_pages
 from .web import pages as web_pages
@@ -123,6 +122,8 @@ def create_app(settings: Settings | None = None, *, prepared: Prepared | None = 
         else:
             runtime = await run_in_threadpool(build_runtime, settings)
             if settings.tls_port:
+                from .tls import tls_files
+
                 await run_in_threadpool(tls_files, settings)
             app.state.runtime = wire(runtime)
             app.state.reconciliation = await run_in_threadpool(install_reconciliation, runtime)

@@ -139,7 +139,7 @@ def prepare(settings: Settings, *, bind: bool = True) -> Prepared:
 
     from .reconciliation.install import install as install_reconciliation
     from .runtime import build_runtime
-    from .sandbox.fixtures import FixtureError
+    from .sandbox.errors import FixtureError
     from .tls import tls_files
 
     sockets: dict[str, socket.socket] = {}

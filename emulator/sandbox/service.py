@@ -85,8 +85,9 @@ def seed(session: Session, definition: SandboxDefinition, *, now: datetime) -> N
                     issued_at=now,
                 )
             )
+    balances: dict[tuple[str, str], int] = {}
     for customer_id, currency in merchant_customer_ids(definition):
-        _set_balance(session, merchant_owner(customer_id), currency, 0)
+        balances[(merchant_owner(customer_id), currency)] = 0
     for buyer in definition.buyers:
         session.add(
             Buyer(
@@ -98,9 +99,12 @@ def seed(session: Session, definition: SandboxDefinition, *, now: datetime) -> N
             )
         )
         for currency, amount in buyer.balances.items():
-            _set_balance(session, buyer_owner(buyer.login_id), currency, amount)
+            balances[(buyer_owner(buyer.login_id), currency)] = amount
+    _set_balances(session, balances)
+    # Kept across resets: ids are never reused. One query for all, then one batch of inserts.
+    counters = set(session.exec(select(Counter.name).where(col(Counter.name).in_(SEQUENCES))).all())
     for name in SEQUENCES:
-        if session.get(Counter, name) is None:  # kept across resets: ids are never reused
+        if name not in counters:
             session.add(Counter(name=name, value=0))
     session.flush()
 
@@ -127,13 +131,20 @@ def wipe(session: Session) -> None:
         session.execute(update(Balance).values(amount=0))
 
 
-def _set_balance(session: Session, owner: str, currency: str, amount: int) -> None:
-    row = session.get(Balance, (owner, currency))
-    if row is None:
-        session.add(Balance(owner=owner, currency=currency, amount=amount))
-    else:
-        row.amount = amount
-        session.add(row)
+def _set_balances(session: Session, amounts: dict[tuple[str, str], int]) -> None:
+    """Set each ``(owner, currency)`` balance, adding the rows missing: one query, then batches."""
+    owners = sorted({owner for owner, _ in amounts})
+    rows = {
+        (row.owner, row.currency): row
+        for row in session.exec(select(Balance).where(col(Balance.owner).in_(owners))).all()
+    }
+    for (owner, currency), amount in amounts.items():
+        row = rows.get((owner, currency))
+        if row is None:
+            session.add(Balance(owner=owner, currency=currency, amount=amount))
+        else:
+            row.amount = amount
+            session.add(row)
 
 
 def find_application(session: Session, client_id: str) -> Application | None:
