@@ -225,10 +225,13 @@ def _serve(settings: Settings) -> int:
     # cyclic collections while they are made find nothing and cost ~10% of the start. serve()
     # turns the collector back on, those objects frozen, once the app is built.
     gc.disable()
-    from .server import serve
+    from .startup import prepare_in_background
 
+    preparing = prepare_in_background(settings)  # the database's work overlaps the next import
     try:
-        asyncio.run(serve(settings))
+        from .server import serve
+
+        asyncio.run(serve(settings, preparing=preparing))
     except StartupError as exc:
         if settings.log_level == "debug":
             logging.getLogger("emulator").exception("start-up failed")

@@ -8,6 +8,7 @@ import gc
 import logging
 import signal
 from collections.abc import Generator
+from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 import uvicorn
@@ -15,7 +16,7 @@ import uvicorn
 from .app import GatewayDispatch, create_app
 from .notifications.worker import DeliveryProcess, can_run
 from .settings import Settings
-from .startup import StartupError, prepare
+from .startup import Prepared, StartupError, prepare
 from .transport import DroppableHttpProtocol
 from .workers import settings_environment
 
@@ -73,9 +74,15 @@ def ready_line(settings: Settings, *, sftp_port: int | None) -> str:
     return "alipay-emulator ready: " + ", ".join(parts)
 
 
-async def serve(settings: Settings) -> None:
-    """Serve until SIGTERM/SIGINT; a broken configuration raises ``StartupError`` (one line)."""
-    prepared = await asyncio.to_thread(prepare, settings)
+async def serve(settings: Settings, *, preparing: Future[Prepared] | None = None) -> None:
+    """Serve until SIGTERM/SIGINT; a broken configuration raises ``StartupError`` (one line).
+
+    ``preparing``: ``prepare(settings)`` already running (``startup.prepare_in_background``).
+    """
+    if preparing is None:
+        prepared = await asyncio.to_thread(prepare, settings)
+    else:
+        prepared = await asyncio.wrap_future(preparing)
     app = create_app(settings, prepared=prepared)
     asgi = GatewayDispatch(app, owner=app)
     http = _Server(_config(asgi, settings, port=settings.port, lifespan="on"))
