@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from types import ModuleType
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
@@ -16,12 +17,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__, world
-from .acceptance import pages as acceptance_pages
 from .acceptance import router as acceptance
 from .acceptance.install import install as install_acceptance
 from .acceptance.service import launch_blockers
 from .applications import router as applications_api
-from .console import pages as console_pages
 from .control import router as control
 from .errors import ControlError
 from .gateway import router as gateway
@@ -36,11 +35,10 @@ from .registrations import router as registrations
 from .runtime import Runtime, build_runtime
 from .settings import Settings
 from .startup import Prepared
-from .tls import tls_files
 from .wallet import router as wallet
-from .web import devcenter as devcenter_pages
 from .web import pages as web_pages
 from .web.layout import register as register_pages
+from .web.ondemand import PagesOnDemand
 
 log = logging.getLogger("emulator")
 
@@ -92,6 +90,25 @@ def wire(runtime: Runtime) -> Runtime:
     return runtime
 
 
+def _import_pages() -> tuple[ModuleType, ...]:
+    """The page modules that only pages need (emulator.web.ondemand): imported on demand."""
+    from .acceptance import pages as acceptance_pages
+    from .console import pages as console_pages
+    from .web import devcenter as devcenter_pages
+
+    return devcenter_pages, console_pages, acceptance_pages
+
+
+def _install_pages(app: FastAPI, modules: tuple[ModuleType, ...]) -> None:
+    """Every page router, in the order of the navigation (Developer Center, console, acceptance)."""
+    devcenter_pages, console_pages, acceptance_pages = modules
+    app.include_router(wallet.pages)
+    register_pages(app, web_pages.router)
+    register_pages(app, devcenter_pages.router, nav=devcenter_pages.NAV)
+    register_pages(app, console_pages.router, nav=console_pages.NAV)
+    register_pages(app, acceptance_pages.router, nav=acceptance_pages.NAV)
+
+
 async def _tick(runtime: Runtime, interval: float = 1.0) -> None:
     """Run due work once a second, so timed behaviour happens without anyone calling in."""
     while True:
@@ -123,6 +140,8 @@ def create_app(settings: Settings | None = None, *, prepared: Prepared | None = 
         else:
             runtime = await run_in_threadpool(build_runtime, settings)
             if settings.tls_port:
+                from .tls import tls_files
+
                 await run_in_threadpool(tls_files, settings)
             app.state.runtime = wire(runtime)
             app.state.reconciliation = await run_in_threadpool(install_reconciliation, runtime)
@@ -161,15 +180,14 @@ def create_app(settings: Settings | None = None, *, prepared: Prepared | None = 
     app.include_router(applications_api.router)
     app.include_router(reconciliation.router)
     app.include_router(wallet.router)
-    app.include_router(wallet.pages)
     app.include_router(notifications.router)
     app.include_router(acceptance.router)
     app.mount(web_pages.STATIC_PREFIX, web_pages.static_files(), name="static")
-    register_pages(app, web_pages.router)
     app.include_router(registrations.router)
-    register_pages(app, devcenter_pages.router, nav=devcenter_pages.NAV)
-    # The sandbox console (issue #11): its pages, and the payments control API.
+    # The payments control API (issue #11, for the console among others).
     app.include_router(payments_router.router)
-    register_pages(app, console_pages.router, nav=console_pages.NAV)
-    register_pages(app, acceptance_pages.router, nav=acceptance_pages.NAV)
+    # The pages (wallet, sign-in, Developer Center, console, acceptance) last, routed on the
+    # first request no route above takes (issue #15: start-up imports none of them).
+    app.state.pages = PagesOnDemand(app, _import_pages, _install_pages)
+    app.router.routes.append(app.state.pages)
     return app

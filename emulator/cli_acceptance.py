@@ -12,12 +12,12 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from .settings import Settings
-from .testing import ControlApiError, EmulatorClient
+
+if TYPE_CHECKING:  # imported by ``run``: ``serve`` needs neither the client nor httpx
+    from .testing import EmulatorClient
 
 EXIT_PASSED, EXIT_NOT_PASSED, EXIT_ERROR = 0, 1, 2
 
@@ -64,6 +64,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    import httpx
+
+    from .testing import ControlApiError, EmulatorClient
+
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise here
     url = args.acceptance_url or os.environ.get("ALIPAY_EMULATOR_URL") or f"http://127.0.0.1:{settings.port}"
     try:

@@ -15,8 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .applications.service import APPLICATION_TYPES, ROLES, generate_key_pair
-from .signing import private_key_pkcs1_pem, private_key_pkcs8_b64, public_key_b64
+from .applications.kinds import APPLICATION_TYPES, ROLES
 
 LOCAL_NOTE = (
     "Without --url (or ALIPAY_EMULATOR_URL) it works on the data directory (--data-dir / "
@@ -176,6 +175,9 @@ def run(args: argparse.Namespace, settings_of: Callable[[argparse.Namespace], An
 
 
 def _keys(args: argparse.Namespace) -> int:
+    from .applications.service import generate_key_pair
+    from .signing import private_key_pkcs1_pem, private_key_pkcs8_b64, public_key_b64
+
     key = generate_key_pair()
     pair = {
         "privateKeyPem": private_key_pkcs1_pem(key),

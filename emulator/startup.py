@@ -12,6 +12,7 @@ import difflib
 import socket
 import tempfile
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -142,7 +143,7 @@ def prepare(settings: Settings, *, bind: bool = True) -> Prepared:
 
     from .reconciliation.install import install as install_reconciliation
     from .runtime import build_runtime
-    from .sandbox.fixtures import FixtureError
+    from .sandbox.errors import FixtureError
     from .tls import tls_files
 
     sockets: dict[str, socket.socket] = {}
@@ -187,3 +188,22 @@ def prepare(settings: Settings, *, bind: bool = True) -> Prepared:
             sock.close()
         raise
     return Prepared(runtime=runtime, reconciliation=reconciliation, sockets=sockets)
+
+
+def prepare_in_background(settings: Settings) -> Future[Prepared]:
+    """``prepare(settings)`` in a thread of its own, started now, for ``serve`` to await.
+
+    Meanwhile the caller imports the web app (FastAPI, the routers, uvicorn): the database's
+    work (PostgreSQL creating the schema, seeding) overlaps it instead of following it. The
+    modules ``prepare`` and the runtime use, every table model among them, are imported here
+    first, in the calling thread, so the two threads never import the same module at once.
+    """
+    from . import runtime  # noqa: F401  (the models and services)
+    from .acceptance import install as _acceptance  # noqa: F401  (its tables, for create_schema)
+    from .reconciliation import install as _reconciliation  # noqa: F401
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare")
+    try:
+        return pool.submit(prepare, settings)
+    finally:
+        pool.shutdown(wait=False)

@@ -29,7 +29,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, bindparam, event, insert, inspect, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    create_mock_engine,
+    event,
+    insert,
+    inspect,
+    text,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.pool import NullPool, PoolProxiedConnection
@@ -197,6 +208,34 @@ def _add_column(conn: Connection, table: str, column: Any) -> str:
     return f"ALTER TABLE {quote(table)} ADD COLUMN {quote(column.name)} {kind}{clause}"
 
 
+def _create_tables(conn: Connection, tables: list[Table]) -> None:
+    """``create_all`` of ``tables``; on PostgreSQL its statements go in one round trip.
+
+    A fresh database gets some forty CREATE TABLE / CREATE INDEX statements: one at a time, each
+    waits for the server (and, at start-up, for the thread importing the app to let go of the
+    interpreter). The statements are the ones create_all emits, captured, then sent together.
+    """
+    if not tables:
+        return
+    if conn.dialect.name != "postgresql":  # sqlite3 runs one statement per call
+        SQLModel.metadata.create_all(conn, tables=tables, checkfirst=False)
+        return
+    statements: list[str] = []
+
+    def capture(ddl: Any, *_args: Any, **_kw: Any) -> None:
+        statements.append(str(ddl.compile(dialect=conn.dialect)).strip())
+
+    SQLModel.metadata.create_all(
+        create_mock_engine(conn.engine.url, capture), tables=tables, checkfirst=False
+    )
+    conn.exec_driver_sql(";\n".join(statements))
+
+
+def _shape(table: Table) -> frozenset[str]:
+    """What ``create_schema`` makes sure of for a table: its columns and its indexes."""
+    return frozenset([f"column {c.name}" for c in table.columns] + [f"index {i.name}" for i in table.indexes])
+
+
 def _literal(value: object) -> str:
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
@@ -210,6 +249,8 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        # Per table, what create_schema found or made (columns, indexes): not looked at again.
+        self._schema: dict[str, frozenset[str]] = {}
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite":
@@ -262,24 +303,39 @@ class Database:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def create_schema(self) -> None:
-        """Create what is missing: tables, and nullable columns added since the database was made.
+        """Create what is missing: tables, columns added since the database was made, indexes.
 
         ``create_all`` never alters an existing table, so a data directory from an earlier
         version would fail on its first query of a new column; such columns are added here (the
-        emulator only ever adds nullable columns or columns with a default, never renames).
+        emulator only ever adds nullable columns or columns with a default, never renames), and
+        so are indexes added since. One transaction, one look at the catalog for a fresh
+        database; what this object already checked is not checked again (a second call, after
+        more models were imported, looks only at what they added).
         """
-        SQLModel.metadata.create_all(self._writer)
+        pending = [t for t in SQLModel.metadata.sorted_tables if not self._checked(t)]
+        if not pending:
+            return
         with self._writer.begin() as conn:
             found = inspect(conn)
-            for table in SQLModel.metadata.sorted_tables:
-                present = {c["name"] for c in found.get_columns(table.name)}
+            present = set(found.get_table_names())
+            _create_tables(conn, [t for t in pending if t.name not in present])
+            for table in pending:
+                if table.name not in present:
+                    continue
+                columns = {c["name"] for c in found.get_columns(table.name)}
                 for column in table.columns:
-                    if column.name not in present:
+                    if column.name not in columns:
                         conn.execute(text(_add_column(conn, table.name, column)))
                 indexes = {i["name"] for i in found.get_indexes(table.name)}
                 for index in table.indexes:
                     if index.name not in indexes:
                         index.create(conn)
+        for table in pending:
+            self._schema[table.name] = _shape(table)
+
+    def _checked(self, table: Table) -> bool:
+        done = self._schema.get(table.name)
+        return done is not None and _shape(table) <= done
 
     def drop_schema(self) -> None:
         self._hot_close()

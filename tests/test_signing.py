@@ -107,3 +107,41 @@ def test_raw_base64_and_spaced_headers_are_tolerated(key: rsa.RSAPrivateKey) -> 
         parse_signature_header("algorithm=RSA256,keyVersion=1,signature=")
     with pytest.raises(SignatureMismatch):
         verify(_message(), "%%%not-base64", key.public_key())
+
+
+def _pem_of(numbers: rsa.RSAPrivateNumbers) -> str:
+    from cryptography.hazmat.primitives import serialization
+
+    raw = numbers.private_key(unsafe_skip_rsa_key_validation=True)
+    return raw.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda n: rsa.RSAPrivateNumbers(n.p, n.q, n.d + 2, n.dmp1, n.dmq1, n.iqmp, n.public_numbers),
+        lambda n: rsa.RSAPrivateNumbers(n.p, n.q, n.d, n.dmp1 + 2, n.dmq1, n.iqmp, n.public_numbers),
+        lambda n: rsa.RSAPrivateNumbers(n.p, n.q, n.d, n.dmp1, n.dmq1, n.iqmp + 1, n.public_numbers),
+        lambda n: rsa.RSAPrivateNumbers(
+            n.p,
+            n.q,
+            n.d,
+            n.dmp1,
+            n.dmq1,
+            n.iqmp,
+            rsa.RSAPublicNumbers(n.public_numbers.e + 2, n.public_numbers.n),
+        ),
+    ],
+    ids=["d", "dmp1", "iqmp", "exponent"],
+)
+def test_a_key_whose_numbers_do_not_belong_together_is_refused(key: rsa.RSAPrivateKey, spoil: object) -> None:
+    from emulator.signing import KeyFormatError
+
+    numbers = key.private_numbers()
+    assert load_private_key(_pem_of(numbers)).private_numbers() == numbers
+    with pytest.raises(KeyFormatError, match="do not belong together"):
+        load_private_key(_pem_of(spoil(numbers)))  # type: ignore[operator]

@@ -186,3 +186,22 @@ def test_connections_to_the_listening_socket_send_without_delay() -> None:
             await server.wait_closed()
 
     assert asyncio.run(accepted_nodelay()) != 0
+
+
+def test_the_background_prepare_knows_every_table_the_app_defines() -> None:
+    """prepare_in_background creates the schema while the app is imported: no table may come later."""
+    script = (
+        "import sys\n"
+        "from unittest import mock\n"
+        "from sqlmodel import SQLModel\n"
+        "from emulator import startup\n"
+        "with mock.patch.object(startup, 'prepare', lambda settings: None):\n"
+        "    startup.prepare_in_background(None).result()\n"
+        "before = set(SQLModel.metadata.tables)\n"
+        "import emulator.server\n"
+        "print(sorted(set(SQLModel.metadata.tables) - before), len(before))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    missing, known = out.stdout.split("] ")
+    assert missing == "[" and int(known) >= 20, out.stdout

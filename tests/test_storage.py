@@ -155,22 +155,28 @@ def test_mixed_pay_refund_cancel_on_one_buyer_never_deadlocks(runtime: Runtime) 
 
 
 def test_a_database_from_an_earlier_version_gets_the_new_columns(tmp_path: Path) -> None:
-    """create_all never alters a table: columns added since (nullable) are added on start."""
+    """create_all never alters a table: columns (nullable) and indexes added since are added on start."""
     from sqlalchemy import inspect as sa_inspect
     from sqlalchemy import text as sa_text
 
+    from emulator.reconciliation.models import REPORT_INDEXES
     from emulator.storage import Database
 
-    db = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    db = Database(url)
     db.create_schema()
     with db.engine.begin() as conn:
         conn.execute(sa_text("ALTER TABLE application DROP COLUMN notification_url"))
         conn.execute(sa_text("ALTER TABLE payment DROP COLUMN merchant_name"))
+        conn.execute(sa_text(f"DROP INDEX {REPORT_INDEXES[0].name}"))
+    db.dispose()
+    db = Database(url)  # the next start, on the database of the earlier version
     db.create_schema()
     with db.engine.connect() as conn:
         found = sa_inspect(conn)
         assert "notification_url" in {c["name"] for c in found.get_columns("application")}
         assert "merchant_name" in {c["name"] for c in found.get_columns("payment")}
+        assert REPORT_INDEXES[0].name in {i["name"] for i in found.get_indexes("payment")}
     db.dispose()
 
 

@@ -32,11 +32,10 @@ from ..storage import Database, next_sequence
 from ..wallet.models import PaymentCode
 from . import store
 from .keycheck import KeyCheckError, check_public_key
+from .kinds import APPLICATION_TYPES, ROLES
 from .models import ORIGIN_RUNTIME, ORIGIN_SEED, ApplicationProfile, Developer
 
-ROLES = ("MERCHANT", "ACQUIRER", "ISV")
 PRODUCTS: dict[str, tuple[str, ...]] = {"IN_STORE_PAYMENT": SCENARIOS}
-APPLICATION_TYPES = ("POS terminal", "Web", "App", "Mini program")
 REGIONS: tuple[str, ...] = tuple(sorted(_AddressProvider.alpha_2_country_codes))
 IMMUTABLE = {"role": "role", "region": "region", "product": "product", "testCurrency": "test currency"}
 _ALPHANUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz0123456789"

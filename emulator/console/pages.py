@@ -14,7 +14,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-import segno
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
@@ -423,6 +422,8 @@ def wallet_barcode(login_id: str, code: str, request: Request, rt: RuntimeDep, _
 def wallet_qr(login_id: str, code: str, request: Request, rt: RuntimeDep, _s: PageSession) -> Response:
     if (away := _wallet_action(request, rt, login_id)) is not None:
         return away
+    import segno  # QR codes: imported on the first one drawn, not at start-up
+
     out = io.BytesIO()
     segno.make(_own_code(rt, login_id, code), error="m").save(out, kind="svg", scale=5, border=2)
     return Response(out.getvalue(), media_type="image/svg+xml")

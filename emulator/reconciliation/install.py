@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..runtime import Runtime
-from .models import REPORT_INDEXES
+from . import models  # noqa: F401  (defines the report indexes on their tables)
 from .service import ReconciliationService
 
 
@@ -14,10 +14,9 @@ def install(runtime: Runtime) -> ReconciliationService:
     configured FX quote converts to, so a misconfigured emulator fails at start-up.
     """
     # The tables exist when this package was imported before the runtime's create_schema; the
-    # indexes may be missing on a database created by an older version: add them.
+    # report indexes may be missing (imported after it, or a database made by an older
+    # version): create_schema adds them, and does nothing when the runtime's call covered them.
     runtime.db.create_schema()
-    for index in REPORT_INDEXES:
-        index.create(runtime.db.engine, checkfirst=True)
     service = ReconciliationService(db=runtime.db, clock=runtime.clock, settings=runtime.settings)
     service.check_configuration()
     runtime.due_hooks.append(service.run_due)

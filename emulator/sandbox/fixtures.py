@@ -17,15 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..amounts import MINOR_UNITS
 from ..errors import CATALOGUE, status_of
 from ..signing import KeyFormatError, load_private_key
+from .errors import FixtureError as FixtureError  # its home before; tests import it here
 
 Role = Literal["MERCHANT", "ACQUIRER", "ISV"]
 Behaviour = Literal["normal", "insufficient_balance", "needs_verification", "frozen", "risk_reject"]
 SCENARIOS = ("PaymentCode", "OrderCode", "EntryCode")
 DEFINITION_FILE = "sandbox.toml"
-
-
-class FixtureError(ValueError):
-    """A sandbox definition that cannot be loaded; the message names file and field."""
 
 
 class _Strict(BaseModel):
@@ -229,8 +226,18 @@ def _load_key(folder: Path, rel: str, *, source: Path, where: str) -> rsa.RSAPri
         raise FixtureError(f"{source}: {where}: {key_path}: {exc}") from exc
 
 
+# The Faker providers ``_expand`` calls (bothify, numerify and lexify come with every one).
+# Faker() would load all of them (~0.1 s of every start); these draw the same values from the
+# same seeded generator (tests/sandbox/test_fixtures.py compares). None: every provider.
+FAKER_PROVIDERS: list[str] | None = [
+    "faker.providers.company",
+    "faker.providers.person",
+    "faker.providers.misc",
+]
+
+
 def _expand(spec: DefinitionSpec, folder: Path, source: Path) -> SandboxDefinition:
-    fake = Faker()
+    fake = Faker("en_US", providers=FAKER_PROVIDERS)
     fake.seed_instance(spec.seed)
     alipay_key = _load_key(folder, spec.alipay_private_key, source=source, where="alipay_private_key")
     live_key = (

@@ -6,7 +6,6 @@ import io
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-import segno
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import Field
@@ -77,6 +76,8 @@ def _payment(rt: Runtime, request: Request, payment_id: str) -> Payment:
 def qr_png(payment_id: str, request: Request, rt: RuntimeDep) -> Response:
     payment = _payment(rt, request, payment_id)
     assert payment.code_value is not None
+    import segno  # QR codes: imported on the first one drawn, not at start-up
+
     out = io.BytesIO()
     segno.make(payment.code_value, error="m").save(out, kind="png", scale=6, border=2)
     return Response(out.getvalue(), media_type="image/png")

@@ -14,11 +14,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from ..amounts import MINOR_UNITS
+from ..applications.kinds import APPLICATION_TYPES, ROLES
 from ..applications.service import (
-    APPLICATION_TYPES,
     PRODUCTS,
     REGIONS,
-    ROLES,
     ApplicationService,
     NewApplication,
     private_key_files,

@@ -6,15 +6,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from ..amounts import MINOR_UNITS, to_major
 from ..clock import iso
 from .security import CSRF_COOKIE, CSRF_FIELD, csrf_token
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ def when(value: datetime | str | None) -> str:
 
 @cache
 def environment() -> Environment:
+    """Made on the first page rendered: Jinja2 is not imported before (start-up needs no page)."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
     env = Environment(
         loader=PackageLoader("emulator.web", "templates"),
         autoescape=select_autoescape(["html"], default=True),

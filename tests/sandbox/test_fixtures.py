@@ -52,6 +52,41 @@ def test_two_loads_are_identical() -> None:
     ]
 
 
+def _filled(folder: Path) -> list[object]:
+    d = load_definition(folder)
+    apps = [
+        (
+            a.name,
+            a.client_id,
+            a.customer_id,
+            a.sftp_password,
+            a.isv_customer_id,
+            a.test_merchant_customer_id,
+            a.test_token,
+        )
+        for a in d.applications
+    ]
+    return apps + [(b.login_id, b.password, b.name, b.psp_customer_id) for b in d.buyers]
+
+
+def test_the_few_faker_providers_fill_the_sandbox_like_all_of_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from emulator.sandbox import fixtures
+
+    folder = copy_fixtures(tmp_path)
+    toml = folder / "sandbox.toml"
+    # A second ISV and more buyers: every value Faker fills, drawn further into its sequence.
+    isv = '[[applications]]\nrole = "ISV"\ntest_currency = "HKD"\nprivate_key = "keys/TEST-ONLY-isv-hkd-private.pem"\n'
+    buyer = '[[buyers]]\nbehaviour = "normal"\nbalances = { USD = "1", JPY = "1", SGD = "1", HKD = "1" }\n'
+    text = toml.read_text().replace("[[buyers]]", isv + "\n" + buyer * 3 + "\n[[buyers]]", 1)
+    toml.write_text(text)
+    few = _filled(folder)
+    monkeypatch.setattr(fixtures, "FAKER_PROVIDERS", None)
+    assert _filled(folder) == few
+    assert len(few) == 5 + 8
+
+
 @pytest.mark.parametrize(
     ("old", "new", "where"),
     [
