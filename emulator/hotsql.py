@@ -6,7 +6,8 @@ result processors, result objects) costs more than SQLite takes to run them. Her
 statement is written once, with ``:name`` (or ``?``) placeholders, and rendered at import for
 both drivers: sqlite3 takes it as is, psycopg gets ``%(name)s`` / ``%s``. ``{lock}`` becomes
 ``FOR UPDATE`` on PostgreSQL and nothing on SQLite (a write transaction there already holds the
-database lock, ``BEGIN IMMEDIATE``).
+database lock, ``BEGIN IMMEDIATE``), ``{claim}`` likewise ``FOR UPDATE SKIP LOCKED`` (rows another
+process is taking are passed over).
 
 Values cross in the form SQLAlchemy's column types would give them, so rows written here read
 back identically through the ORM elsewhere and the other way round: on SQLite a datetime is the
@@ -21,6 +22,7 @@ the driver's error in ``.orig``), so callers catch the same exceptions whatever 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -37,8 +39,12 @@ class Statement:
     __slots__ = ("postgresql", "sqlite")
 
     def __init__(self, sql: str) -> None:
-        self.sqlite = sql.replace("{lock}", "")
-        self.postgresql = _NAMED.sub(r"%(\1)s", sql.replace("?", "%s")).replace("{lock}", " FOR UPDATE")
+        self.sqlite = sql.replace("{lock}", "").replace("{claim}", "")
+        self.postgresql = (
+            _NAMED.sub(r"%(\1)s", sql.replace("?", "%s"))
+            .replace("{lock}", " FOR UPDATE")
+            .replace("{claim}", " FOR UPDATE SKIP LOCKED")
+        )
 
 
 class Raw:
@@ -59,6 +65,14 @@ class Raw:
             return self._conn.execute(sql, params)
         except self.error as exc:
             raise DBAPIError.instance(sql, params, exc, self.error) from exc
+
+    def executemany(self, stmt: Statement, rows: Sequence[dict[str, Any] | tuple[Any, ...]]) -> None:
+        """Run ``stmt`` once per parameter set (one driver call)."""
+        sql = stmt.postgresql if self.postgresql else stmt.sqlite
+        try:
+            self._conn.cursor().executemany(sql, rows)
+        except self.error as exc:
+            raise DBAPIError.instance(sql, rows, exc, self.error) from exc
 
     def one(self, stmt: Statement, params: dict[str, Any] | tuple[Any, ...] = ()) -> Any:
         """The first row of ``stmt`` (a tuple), or None."""

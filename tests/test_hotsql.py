@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import fields
@@ -26,7 +29,7 @@ from emulator.refunds.service import RefundCommand
 from emulator.runtime import Runtime, build_runtime
 from emulator.sandbox.access import Merchant
 from emulator.settings import Settings
-from emulator.storage import Counter
+from emulator.storage import Counter, Database
 from emulator.wallet.service import issue_payment_code
 
 from .support import POSTGRES_ENV, postgres_database
@@ -76,6 +79,11 @@ def test_statements_are_rendered_for_both_drivers() -> None:
     stmt = Statement("SELECT a::int FROM t WHERE k = :k AND v > ? AND w = :w_2{lock}")
     assert stmt.sqlite == "SELECT a::int FROM t WHERE k = :k AND v > ? AND w = :w_2"
     assert stmt.postgresql == "SELECT a::int FROM t WHERE k = %(k)s AND v > %s AND w = %(w_2)s FOR UPDATE"
+    claim = Statement("SELECT id FROM t LIMIT :n{claim}")
+    assert (claim.sqlite, claim.postgresql) == (
+        "SELECT id FROM t LIMIT :n",
+        "SELECT id FROM t LIMIT %(n)s FOR UPDATE SKIP LOCKED",
+    )
 
 
 def _merchant(rt: Runtime) -> Merchant:
@@ -174,3 +182,52 @@ def test_a_deadlock_victim_runs_again_from_the_start(runtime: Runtime) -> None:
     with runtime.db.read() as s:
         assert s.get(Counter, "hot-retry") is not None
         assert s.get(Counter, "hot-retry").value == 2  # type: ignore[union-attr]
+
+
+def _sqlite_file(rt: Runtime) -> str:
+    url = rt.settings.resolved_database_url
+    return url.split("///", 1)[1].split("?")[0]
+
+
+def test_a_hot_writer_waits_in_short_steps_for_another_processs_write_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: a lock held elsewhere delays the transaction by about as long as it is held."""
+    rt = wire(build_runtime(Settings(data_dir=tmp_path / "data", tls_port=0)))
+    insert = Statement("INSERT INTO counter (name, value) VALUES (:n, :v)")
+    try:
+        other = sqlite3.connect(_sqlite_file(rt), isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")  # another process's writer, holding the lock
+        release = threading.Timer(0.15, other.execute, ("COMMIT",))
+        started = time.monotonic()
+        release.start()
+        rt.db.hot_transaction(lambda raw: raw.execute(insert, {"n": "waited", "v": 1}))
+        waited = time.monotonic() - started
+        release.join()
+        assert 0.14 <= waited < 0.5
+        # Held past the busy deadline: the wait ends with the driver's "database is locked".
+        monkeypatch.setattr("emulator.storage.SQLITE_BUSY_SECONDS", 0.05)
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(DBAPIError, match="locked"):
+            rt.db.hot_transaction(lambda raw: raw.execute(insert, {"n": "never", "v": 1}))
+        other.execute("COMMIT")
+        other.close()
+        with rt.db.read() as s:
+            assert s.get(Counter, "waited") is not None
+            assert s.get(Counter, "never") is None
+        # A hot writer handed back to the pool gets SQLite's busy timeout back for ORM writes.
+        monkeypatch.setattr("emulator.storage.SQLITE_BUSY_SECONDS", 30.0)
+        released: list[Any] = []
+        release_of = Database._hot_release
+
+        def spy(db: Database, fairy: Any, *, autocommit: bool) -> None:
+            released.append(fairy.dbapi_connection)
+            release_of(db, fairy, autocommit=autocommit)
+
+        monkeypatch.setattr(Database, "_hot_release", spy)
+        monkeypatch.setattr("emulator.storage.HOT_CONNECTIONS", 0)  # every check-in releases
+        rt.db.hot_transaction(lambda raw: raw.execute(insert, {"n": "released", "v": 1}))
+        assert released
+        assert [c.execute("PRAGMA busy_timeout").fetchone()[0] for c in released] == [30000] * len(released)
+    finally:
+        rt.close()

@@ -7,6 +7,7 @@ is injectable (``post``: a function of url, body and headers, in unit tests).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -18,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy import Connection, bindparam, func, insert, update
+from sqlalchemy import bindparam, func
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
@@ -26,7 +27,7 @@ from .. import ids
 from ..amounts import amount_dict
 from ..clock import Clock, DueEvent, as_utc, iso
 from ..errors import ControlError, message_of, status_of
-from ..hotsql import AnyTx, Statement, raw_of
+from ..hotsql import AnyTx, Raw, Statement, raw_of
 from ..payments.models import AnyPayment
 from ..refunds.models import AnyRefund
 from ..registrations.models import Registration, status_fields
@@ -221,25 +222,31 @@ _DUE = (
 )
 _ANY_DUE = _DUE.with_only_columns(_NOTIFICATIONS.c.id).limit(1)
 _BY_ID = sa_select(*_CLAIMED_COLUMNS).where(_NOTIFICATIONS.c.id == bindparam("nid"))
-_LEASE = (
-    update(_NOTIFICATIONS)
-    .where(_NOTIFICATIONS.c.id == bindparam("nid"))
-    .values(lease_until=bindparam("lease"))
+_ATTEMPT_TABLE = _ATTEMPTS.name
+# The delivery worker's statements (see _claim and _record), on the driver's connection.
+_CLAIMABLE = Statement(
+    f"SELECT id, kind, client_id, agent_token, url, body, attempts FROM {_NOTIFICATION_TABLE} "
+    f"WHERE status = '{NotificationStatus.PENDING.value}' AND next_attempt_at <= :now "
+    "AND (lease_until IS NULL OR lease_until < :wall) ORDER BY next_attempt_at, id LIMIT :limit{claim}"
 )
-_CURRENT = sa_select(
-    _NOTIFICATIONS.c.id, _NOTIFICATIONS.c.status, _NOTIFICATIONS.c.attempts, _NOTIFICATIONS.c.next_attempt_at
-).where(_NOTIFICATIONS.c.id.in_(bindparam("ids", expanding=True)))
-_MOVE_ON = (
-    update(_NOTIFICATIONS)
-    .where(_NOTIFICATIONS.c.id == bindparam("nid"))
-    .values(
-        attempts=bindparam("attempts"),
-        status=bindparam("st"),
-        next_attempt_at=bindparam("next"),
-        lease_until=None,
+_LEASE = Statement(f"UPDATE {_NOTIFICATION_TABLE} SET lease_until = ? WHERE id = ?")
+_MOVE_ON = Statement(
+    f"UPDATE {_NOTIFICATION_TABLE} SET attempts = ?, status = ?, next_attempt_at = ?, lease_until = NULL "
+    "WHERE id = ?"
+)
+_INSERT_ATTEMPT = Statement(
+    f"INSERT INTO {_ATTEMPT_TABLE} (notification_id, number, at, request_time, http_status, "
+    "response_body, error, latency_ms, acknowledged) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+@functools.lru_cache(maxsize=CLAIM_BATCH + 1)
+def _current(count: int) -> Statement:
+    """The stored state of ``count`` notifications, by id (one placeholder each)."""
+    marks = ", ".join("?" * count)
+    return Statement(
+        f"SELECT id, status, attempts, next_attempt_at FROM {_NOTIFICATION_TABLE} WHERE id IN ({marks})"
     )
-)
-_INSERT_ATTEMPT = insert(_ATTEMPTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,15 +385,18 @@ class Notifier:
             if conn.execute(_ANY_DUE, {"now": now, "wall": wall}).first() is None:
                 return []
 
-        def work(conn: Connection) -> list[_Claimed]:
-            rows = conn.execute(
-                _DUE.limit(limit).with_for_update(skip_locked=True), {"now": now, "wall": wall}
-            ).all()
+        def work(raw: Raw) -> list[_Claimed]:
+            rows = raw.execute(
+                _CLAIMABLE, {"now": raw.ts(now), "wall": raw.ts(wall), "limit": limit}
+            ).fetchall()
             if rows:
-                conn.execute(_LEASE, [{"nid": r.id, "lease": lease} for r in rows])
-            return [_Claimed.of(r) for r in rows]
+                held = raw.ts(lease)
+                raw.executemany(_LEASE, [(held, r[0]) for r in rows])
+            return [_Claimed(*r) for r in rows]
 
-        return self._db.transaction_connection(work)
+        # The driver's connection, every statement prebuilt: the write lock is held for as
+        # little as the statements take (a pay waiting for it waits on the event loop).
+        return self._db.hot_transaction(work)
 
     def _send_claimed(self, claimed: _Claimed) -> SendResult:
         return self.send(
@@ -411,45 +421,67 @@ class Notifier:
         for claimed, result in sent:
             _log_attempt(claimed, result)
 
-        def work(conn: Connection) -> list[DeliveryAttempt]:
-            ids = [c.id for c, _ in sent]
-            current = {r.id: r for r in conn.execute(_CURRENT, {"ids": ids}).all()}
-            attempts: list[DeliveryAttempt] = []
-            updates: list[dict[str, Any]] = []
+        ids = [c.id for c, _ in sent]
+        current_sql = _current(len(ids))
+
+        def work(raw: Raw) -> list[tuple[_Claimed, SendResult, int]]:
+            current = {int(r[0]): r for r in raw.execute(current_sql, tuple(ids)).fetchall()}
+            moved: list[tuple[_Claimed, SendResult, int]] = []
+            updates: list[tuple[Any, ...]] = []
             for claimed, result in sent:
                 row = current.get(claimed.id)
                 if row is None:
                     continue
-                number = int(row.attempts) + 1
-                status, next_at = row.status, row.next_attempt_at
+                _, status, attempts, next_at = row
+                number = int(attempts) + 1
                 if result.acknowledged:
-                    status, next_at = NotificationStatus.DELIVERED, None
-                elif row.status == NotificationStatus.PENDING or force:
+                    status, next_at = NotificationStatus.DELIVERED.value, None
+                elif status == NotificationStatus.PENDING or force:
                     if number >= len(RETRY_DELAYS_SECONDS):
-                        status, next_at = NotificationStatus.GIVEN_UP, None
+                        status, next_at = NotificationStatus.GIVEN_UP.value, None
                     else:
-                        status = NotificationStatus.PENDING
-                        next_at = now + timedelta(seconds=RETRY_DELAYS_SECONDS[number])
-                updates.append({"nid": claimed.id, "attempts": number, "st": status, "next": next_at})
-                attempts.append(
-                    DeliveryAttempt(
-                        notification_id=claimed.id,
-                        number=number,
-                        at=now,
-                        request_time=result.request_time,
-                        http_status=result.http_status,
-                        response_body=result.body,
-                        error=result.error,
-                        latency_ms=result.latency_ms,
-                        acknowledged=result.acknowledged,
-                    )
-                )
+                        status = NotificationStatus.PENDING.value
+                        next_at = raw.ts(now + timedelta(seconds=RETRY_DELAYS_SECONDS[number]))
+                updates.append((number, status, next_at, claimed.id))
+                moved.append((claimed, result, number))
             if updates:
-                conn.execute(_MOVE_ON, updates)
-                conn.execute(_INSERT_ATTEMPT, [a.model_dump(exclude={"id"}) for a in attempts])
-            return attempts
+                at = raw.ts(now)
+                raw.executemany(_MOVE_ON, updates)
+                raw.executemany(
+                    _INSERT_ATTEMPT,
+                    [
+                        (
+                            c.id,
+                            n,
+                            at,
+                            r.request_time,
+                            r.http_status,
+                            r.body,
+                            r.error,
+                            r.latency_ms,
+                            r.acknowledged,
+                        )
+                        for c, r, n in moved
+                    ],
+                )
+            return moved
 
-        return self._db.transaction_connection(work)
+        # Like _claim: prebuilt statements on the driver's connection, a short write lock.
+        recorded = self._db.hot_transaction(work)
+        return [
+            DeliveryAttempt(
+                notification_id=claimed.id,
+                number=number,
+                at=now,
+                request_time=result.request_time,
+                http_status=result.http_status,
+                response_body=result.body,
+                error=result.error,
+                latency_ms=result.latency_ms,
+                acknowledged=result.acknowledged,
+            )
+            for claimed, result, number in recorded
+        ]
 
     def resend(self, notification_id: int) -> DeliveryAttempt:
         with self._db.read() as session:

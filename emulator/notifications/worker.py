@@ -16,6 +16,7 @@ exits when its parent is gone, on SIGTERM, or on SIGINT.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -30,6 +31,10 @@ from ..settings import Settings
 log = logging.getLogger("emulator")
 POLL_SECONDS = 0.1
 STOP_SECONDS = 5.0
+# Delivery is asynchronous by contract (and retried), a gateway answer is not: when the machine
+# is saturated the worker's signing (RSA, in several threads) yields the CPU to the gateway.
+# Below that it makes no difference (nice only orders processes competing for a busy CPU).
+NICENESS = 10
 
 
 def can_run(settings: Settings) -> bool:
@@ -76,6 +81,8 @@ class DeliveryProcess:
 def run(settings: Settings, *, parent: int) -> int:
     from ..runtime import build_runtime
 
+    with contextlib.suppress(OSError):  # not permitted somewhere: deliver at normal priority
+        os.nice(NICENESS)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
