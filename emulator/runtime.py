@@ -67,8 +67,9 @@ class Runtime:
     # Issue #9/#10: go-live gate. Each check gets a client ID and returns the reasons the
     # application may not launch yet (empty: nothing against it).
     launch_checks: list[Callable[[str], list[str]]] = field(default_factory=list)
-    # True while another process of ours delivers notifications (serve's delivery worker): the
-    # once-a-second tick then leaves them to it (clock calls still deliver at once).
+    # True while another process of ours runs the background work (serve's worker process,
+    # emulator.notifications.worker): the once-a-second tick of this process then leaves it all
+    # to that process (clock calls still run what became due at once, here).
     delivery_elsewhere: Callable[[], bool] = field(default=lambda: False)
     # What becomes due next, per domain (the console's "advance to the next event", issue #11).
     event_sources: list[Callable[[datetime], list[DueEvent]]] = field(default_factory=list)
@@ -153,9 +154,12 @@ class Runtime:
     def run_due(self, *, periodic: bool = False) -> None:
         """Run every due hook once, serialised (the ticker and clock calls may overlap).
 
-        ``periodic``: the once-a-second tick, which skips notification delivery while a
-        delivery worker does it (``delivery_elsewhere``).
+        ``periodic``: the once-a-second tick (and the WAL checkpoint), which does nothing while
+        the worker process does it (``delivery_elsewhere``): the due work's queries and writes,
+        a few milliseconds holding the interpreter every second, stay off the gateway's process.
         """
+        if periodic and self.delivery_elsewhere():
+            return
         with self._due_lock:
             if periodic:
                 try:
@@ -163,10 +167,7 @@ class Runtime:
                 except Exception:  # a busy or lost database: the next tick tries again
                     logging.getLogger("emulator").exception("WAL checkpoint failed")
             now = self.clock.now()
-            skip = self.notifier.deliver_due if periodic and self.delivery_elsewhere() else None
             for hook in self.due_hooks:
-                if skip is not None and hook == skip:
-                    continue
                 try:
                     hook(now)
                 except Exception:  # one failing hook must not starve the others

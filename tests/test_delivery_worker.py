@@ -6,6 +6,7 @@ when the serving process dies the worker does not outlive it.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -71,7 +72,7 @@ def receiver() -> Iterator[NotificationReceiver]:
         yield r
 
 
-def pay(emu: EmulatorProcess, request_id: str, notify_url: str) -> dict[str, Any]:
+def pay(emu: EmulatorProcess, request_id: str, notify_url: str, amount: int = 1000) -> dict[str, Any]:
     with EmulatorClient(emu.http_url) as control:
         sandbox = control.sandbox()
         app = next(
@@ -81,7 +82,12 @@ def pay(emu: EmulatorProcess, request_id: str, notify_url: str) -> dict[str, Any
         code = control.payment_code(buyer)
     gw = SignedGateway()
     try:
-        return gw.call(emu.http_url, app, "pay", pay_body(code, request_id=request_id, notify_url=notify_url))
+        return gw.call(
+            emu.http_url,
+            app,
+            "pay",
+            pay_body(code, request_id=request_id, notify_url=notify_url, amount=amount),
+        )
     finally:
         gw.close()
 
@@ -108,6 +114,25 @@ def test_the_worker_delivers_and_the_serving_process_takes_over_when_it_dies(
     notes = receiver.wait_for(2, timeout=15)
     assert second["paymentId"] in notes[1].body.decode()
     assert "notification worker exited" in emu.log()
+
+
+def test_the_worker_runs_the_timed_work_the_serving_process_then_leaves_alone(
+    emu: EmulatorProcess, receiver: NotificationReceiver
+) -> None:
+    """Due work (here a trigger-9901 payment completing 3 s later) runs in the worker only."""
+    worker = delivery_worker(emu)
+    os.kill(worker, signal.SIGSTOP)  # alive but doing nothing: the serving process must not step in
+    try:
+        answer = pay(emu, "DW-DUE", receiver.url, amount=9901)
+        assert answer["result"]["resultCode"] == "UNKNOWN_EXCEPTION"
+        time.sleep(5)  # past the 3 s completion and several of the serving process's ticks
+        with EmulatorClient(emu.http_url) as control:
+            assert control.notifications(payment_id=answer["paymentId"]) == []
+    finally:
+        os.kill(worker, signal.SIGCONT)
+    [note] = receiver.wait_for(1, timeout=15)
+    notice = json.loads(note.body)
+    assert (notice["paymentId"], notice["result"]["resultCode"]) == (answer["paymentId"], "SUCCESS")
 
 
 def test_the_worker_does_not_outlive_the_serving_process(emu: EmulatorProcess) -> None:

@@ -1,14 +1,18 @@
-"""Notification delivery in a process of its own (issue #15): off the gateway's critical path.
+"""Notification delivery and the other background work in a process of its own (issue #15).
 
 ``alipay-emulator serve`` starts ``python -m emulator.notifications.worker --parent PID`` once
 it serves. The worker opens the same database, follows the shared world (clock, reset) like any
 other emulator process (world.py), and delivers what is due every ``POLL_SECONDS`` in batches
-(``Notifier.deliver_due``: one write to claim a batch, one to record it). It signs and sends in
+(``Notifier.deliver_due``: one write to claim a batch, one to record it). Every
+``TICK_SECONDS`` it also runs the once-a-second due work of every domain (expiries, delayed
+completions, scheduled reports, acceptance resends) and SQLite's WAL checkpoint, which the
+serving process then skips (``Runtime.run_due``): off the gateway's process, whose event loop
+those few milliseconds of queries a second would hold up. It signs and sends in
 parallel with the gateway instead of competing with it for the interpreter: on one process the
 delivery threads held the GIL the event loop needed, which showed as a long ``pay`` tail.
 
-The serving process keeps delivering itself when the worker is not running (it checks on every
-tick), and a clock call still delivers what became due before it returns, in the process that
+The serving process does that work itself again when the worker is not running (it checks on
+every tick), and a clock call still delivers what became due before it returns, in the process that
 received it; the wall-clock leases keep the two from sending a notification twice. The worker
 exits when its parent is gone, on SIGTERM, or on SIGINT.
 """
@@ -30,6 +34,7 @@ from ..settings import Settings
 
 log = logging.getLogger("emulator")
 POLL_SECONDS = 0.1
+TICK_SECONDS = 1.0
 STOP_SECONDS = 5.0
 # Delivery is asynchronous by contract (and retried), a gateway answer is not: when the machine
 # is saturated the worker's signing (RSA, in several threads) yields the CPU to the gateway.
@@ -79,6 +84,8 @@ class DeliveryProcess:
 
 
 def run(settings: Settings, *, parent: int) -> int:
+    from ..acceptance.install import install as install_acceptance
+    from ..reconciliation.install import install as install_reconciliation
     from ..runtime import build_runtime
 
     with contextlib.suppress(OSError):  # not permitted somewhere: deliver at normal priority
@@ -87,13 +94,21 @@ def run(settings: Settings, *, parent: int) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     runtime = build_runtime(settings)
+    # The domains whose due work the serving process installs beside the runtime's own.
+    install_reconciliation(runtime)
+    install_acceptance(runtime)
+    tick = time.monotonic()
     try:
         while not stop.is_set() and os.getppid() == parent:
             try:
                 runtime.sync_world()
-                runtime.notifier.deliver_due(runtime.clock.now())
+                if time.monotonic() >= tick:
+                    tick = time.monotonic() + TICK_SECONDS
+                    runtime.run_due(periodic=True)  # delivery included
+                else:
+                    runtime.notifier.deliver_due(runtime.clock.now())
             except Exception:  # a lost connection or a reset in between: try again next poll
-                log.exception("notification worker: delivery round failed")
+                log.exception("notification worker: background round failed")
             stop.wait(POLL_SECONDS)
     finally:
         runtime.close()
