@@ -22,15 +22,18 @@ the driver's error in ``.orig``), so callers catch the same exceptions whatever 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import fields
 from datetime import datetime
-from typing import Any
+from operator import attrgetter
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 _NAMED = re.compile(r"(?<![:\w]):(\w+)")
+R = TypeVar("R")
 
 
 class Statement:
@@ -93,6 +96,46 @@ class Raw:
         if value is None or self.postgresql:
             return value  # type: ignore[no-any-return]
         return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+class Rows(Generic[R]):
+    """A dataclass whose fields are a table's columns, in order: its SQL and its conversions.
+
+    ``columns`` (quoted: "trigger" is a keyword) lists every column for a SELECT; ``insert``
+    writes one record; ``values`` and ``record`` cross the driver with datetimes in the form
+    their columns store (see the module's docstring).
+    """
+
+    __slots__ = ("_datetime_at", "_get", "_record", "columns", "insert")
+
+    def __init__(self, record: type[R], table: str, datetimes: Collection[str]) -> None:
+        names = tuple(f.name for f in fields(record))  # type: ignore[arg-type]
+        self._record = record
+        self._datetime_at = tuple(i for i, name in enumerate(names) if name in datetimes)
+        self._get = attrgetter(*names)
+        self.columns = ", ".join(f'"{name}"' for name in names)
+        self.insert = Statement(
+            f"INSERT INTO {table} ({self.columns}) VALUES ({', '.join('?' * len(names))})"
+        )
+
+    def values(self, raw: Raw, record: R) -> tuple[Any, ...]:
+        """``record``'s values in column order, as the driver takes them."""
+        values: tuple[Any, ...] = self._get(record)
+        if raw.postgresql:
+            return values
+        converted = list(values)
+        for i in self._datetime_at:
+            converted[i] = raw.ts(converted[i])
+        return tuple(converted)
+
+    def record(self, raw: Raw, row: Any) -> R:
+        """The record of a row selected with ``columns``."""
+        if raw.postgresql:
+            return self._record(*row)
+        values = list(row)
+        for i in self._datetime_at:
+            values[i] = raw.dt(values[i])
+        return self._record(*values)
 
 
 def sqlite_datetime(value: datetime) -> str:

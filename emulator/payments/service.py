@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from operator import attrgetter
-from typing import Any
 
 from sqlalchemy import bindparam, func, text
 from sqlalchemy.exc import IntegrityError
@@ -38,7 +36,7 @@ from ..errors import (
     RepeatReqInconsistent,
     message_of,
 )
-from ..hotsql import AnyTx, Raw, Statement
+from ..hotsql import AnyTx, Raw, Rows, Statement
 from ..notifications.service import enqueue_payment
 from ..notifications.urls import check_notify_url
 from ..sandbox.access import Merchant
@@ -184,7 +182,7 @@ class PaymentService:
         outcome = self._decide(raw, payment, cmd, trigger, now)
         # Inserted last, after the money moved: a concurrent identical request then fails on the
         # unique constraint and everything it did is rolled back (one plain INSERT, no ORM).
-        raw.execute(_HOT_INSERT, _values(raw, payment))
+        raw.execute(_ROWS.insert, _ROWS.values(raw, payment))
         return outcome
 
     def _decide(
@@ -495,14 +493,10 @@ _BY_REQUEST = select(Payment).where(
 
 # The hot paths' statements (emulator.hotsql): every column, in PaymentRecord's order.
 _TABLE = Payment.__table__.name  # type: ignore[attr-defined]
-_COLUMNS = tuple(f.name for f in fields(PaymentRecord))
-_COLUMN_LIST = ", ".join(f'"{c}"' for c in _COLUMNS)  # quoted: "trigger" is a keyword
-_DATETIME_AT = tuple(i for i, c in enumerate(_COLUMNS) if c in PAYMENT_DATETIMES)
-_ALL_VALUES = attrgetter(*_COLUMNS)
-_HOT_INSERT = Statement(f"INSERT INTO {_TABLE} ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(_COLUMNS))})")
-_BY_ID_SQL = f"SELECT {_COLUMN_LIST} FROM {_TABLE} WHERE merchant_customer_id = :m AND payment_id = :p"
+_ROWS = Rows(PaymentRecord, _TABLE, PAYMENT_DATETIMES)
+_BY_ID_SQL = f"SELECT {_ROWS.columns} FROM {_TABLE} WHERE merchant_customer_id = :m AND payment_id = :p"
 _BY_REQUEST_SQL = (
-    f"SELECT {_COLUMN_LIST} FROM {_TABLE} WHERE merchant_customer_id = :m AND payment_request_id = :r"
+    f"SELECT {_ROWS.columns} FROM {_TABLE} WHERE merchant_customer_id = :m AND payment_request_id = :r"
 )
 _HOT_BY_ID = Statement(_BY_ID_SQL)
 _HOT_BY_REQUEST = Statement(_BY_REQUEST_SQL)
@@ -512,25 +506,6 @@ _HOT_CANCEL = Statement(
     f"UPDATE {_TABLE} SET status = :s, cancelled_at = :t, verify_by = NULL, complete_at = NULL "
     "WHERE payment_id = :p"
 )
-
-
-def _values(raw: Raw, payment: PaymentRecord) -> tuple[Any, ...]:
-    values: tuple[Any, ...] = _ALL_VALUES(payment)
-    if raw.postgresql:
-        return values
-    converted = list(values)
-    for i in _DATETIME_AT:
-        converted[i] = raw.ts(converted[i])
-    return tuple(converted)
-
-
-def _record(raw: Raw, row: Any) -> PaymentRecord:
-    if raw.postgresql:
-        return PaymentRecord(*row)
-    values = list(row)
-    for i in _DATETIME_AT:
-        values[i] = raw.dt(values[i])
-    return PaymentRecord(*values)
 
 
 def hot_payment(raw: Raw, merchant: Merchant, payment_id: str, *, lock: bool = False) -> PaymentRecord | None:
@@ -554,4 +529,4 @@ def _hot_find(
         row = raw.one(stmt, {"m": merchant.customer_id, "r": payment_request_id})
     else:
         return None
-    return None if row is None else _record(raw, row)
+    return None if row is None else _ROWS.record(raw, row)

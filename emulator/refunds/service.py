@@ -8,10 +8,8 @@ spec §4.8). A refused one (``REFUND_AMOUNT_EXCEED``, ``CURRENCY_NOT_SUPPORT``, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from operator import attrgetter
-from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -30,7 +28,7 @@ from ..errors import (
     RepeatReqInconsistent,
     message_of,
 )
-from ..hotsql import Raw, Statement
+from ..hotsql import Raw, Rows, Statement
 from ..notifications.service import enqueue_refund
 from ..notifications.urls import check_notify_url
 from ..payments.models import Payment, PaymentRecord, PaymentStatus
@@ -68,7 +66,7 @@ class RefundService:
             def work(raw: Raw) -> AnyRefund:
                 row = raw.one(_HOT_BY_REQUEST, {"m": merchant.customer_id, "r": cmd.refund_request_id})
                 if row is not None:
-                    return self._replay(_record(raw, row), cmd)
+                    return self._replay(_ROWS.record(raw, row), cmd)
                 payment = hot_payment(raw, merchant, cmd.payment_id, lock=True)
                 if payment is None:
                     raise OrderNotExist()
@@ -108,7 +106,7 @@ class RefundService:
         )
         payment.refund_count += 1
         payment.refunded_amount += cmd.amount
-        raw.execute(_HOT_INSERT, _values(raw, refund))
+        raw.execute(_ROWS.insert, _ROWS.values(raw, refund))
         raw.execute(_HOT_REFUNDED, {"p": payment.payment_id, "a": cmd.amount})
         enqueue_refund(raw, refund, payment, now=now)
         return refund
@@ -192,34 +190,11 @@ class RefundService:
 
 # The hot path's statements (emulator.hotsql): every column, in RefundRecord's order.
 _TABLE = Refund.__table__.name  # type: ignore[attr-defined]
-_COLUMNS = tuple(f.name for f in fields(RefundRecord))
-_COLUMN_LIST = ", ".join(f'"{c}"' for c in _COLUMNS)
-_DATETIME_AT = tuple(i for i, c in enumerate(_COLUMNS) if c in REFUND_DATETIMES)
-_ALL_VALUES = attrgetter(*_COLUMNS)
-_HOT_INSERT = Statement(f"INSERT INTO {_TABLE} ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(_COLUMNS))})")
+_ROWS = Rows(RefundRecord, _TABLE, REFUND_DATETIMES)
 _HOT_BY_REQUEST = Statement(
-    f"SELECT {_COLUMN_LIST} FROM {_TABLE} WHERE merchant_customer_id = :m AND refund_request_id = :r"
+    f"SELECT {_ROWS.columns} FROM {_TABLE} WHERE merchant_customer_id = :m AND refund_request_id = :r"
 )
 _HOT_REFUNDED = Statement(
     f"UPDATE {Payment.__table__.name} "  # type: ignore[attr-defined]
     "SET refund_count = refund_count + 1, refunded_amount = refunded_amount + :a WHERE payment_id = :p"
 )
-
-
-def _values(raw: Raw, refund: RefundRecord) -> tuple[Any, ...]:
-    values: tuple[Any, ...] = _ALL_VALUES(refund)
-    if raw.postgresql:
-        return values
-    converted = list(values)
-    for i in _DATETIME_AT:
-        converted[i] = raw.ts(converted[i])
-    return tuple(converted)
-
-
-def _record(raw: Raw, row: Any) -> RefundRecord:
-    if raw.postgresql:
-        return RefundRecord(*row)
-    values = list(row)
-    for i in _DATETIME_AT:
-        values[i] = raw.dt(values[i])
-    return RefundRecord(*values)
