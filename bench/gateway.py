@@ -1273,6 +1273,16 @@ def print_report(report: dict[str, Any]) -> None:
             else:
                 cells.append(f"{v['value']:g}{unit}  {'PASS' if v['pass'] else 'FAIL'}")
         print(f"{name:<38}" + "".join(f"{c:>22}" for c in cells))
+    # The latency targets beside what the floor itself gives: with 16 connections each waiting
+    # for its answer, a request's latency is at least 16 / throughput (Little's law), so a p99
+    # below the floor's own needs more than the floor's throughput.
+    for suite in report["suites"]:
+        by_api = {c["api"]: c for c in (suite.get("main") or {}).get("comparisons", [])}
+        floors = [
+            f"{api} {by_api[api]['floor']['p99Ms']} ms" for api in ("inquiryPayment", "pay") if api in by_api
+        ]
+        if floors:
+            print(f"floor p99 in the same run ({suite['database']}): {', '.join(floors)}")
 
 
 def supports_workers(command: list[str]) -> bool:
