@@ -332,9 +332,11 @@ class EmulatorClient:
         return result
 
     def notifications(
-        self, *, client_id: str | None = None, payment_id: str | None = None
+        self, *, client_id: str | None = None, payment_id: str | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
-        params = {k: v for k, v in {"clientId": client_id, "paymentId": payment_id}.items() if v}
+        """The newest notifications first (``limit``: 100 unless given, at most 1000)."""
+        wanted = {"clientId": client_id, "paymentId": payment_id, "limit": limit}
+        params = {k: v for k, v in wanted.items() if v}
         found: list[dict[str, Any]] = self._call("GET", "/notifications", params=params)["notifications"]
         return found
 
@@ -565,6 +567,14 @@ class ReceivedNotification:
 ACK = {"result": {"resultCode": "SUCCESS", "resultStatus": "S", "resultMessage": "success"}}
 
 
+class _BurstServer(ThreadingHTTPServer):
+    """Accepts a burst of connections: the standard library's listen backlog is 5, and each
+    delivery thread of each emulator process may connect at once (a refused or delayed
+    handshake past the notify timeout is a failed attempt, retried minutes later)."""
+
+    request_queue_size = 128
+
+
 class NotificationReceiver:
     """A local HTTP endpoint for notifyPayment / notifyRefund that tests can await.
 
@@ -601,7 +611,7 @@ class NotificationReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server = _BurstServer((host, port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

@@ -267,7 +267,13 @@ def test_300_pays_through_two_processes_notify_exactly_300_times(
 
         with ThreadPoolExecutor(max_workers=4) as pool:
             assert sum(pool.map(pays, range(4))) == 300
-        notes = receiver.wait_for(300, timeout=60)
+        try:
+            notes = receiver.wait_for(300, timeout=60)
+        except TimeoutError:
+            # What happened to the ones missing (their attempts and errors), for the report.
+            arrived = {json.loads(n.body)["paymentId"] for n in receiver.received}
+            missing = [n for n in a.notifications(limit=1000) if n.get("paymentId") not in arrived]
+            raise AssertionError(f"undelivered: {json.dumps(missing)[:4000]}") from None
         time.sleep(2.5)  # anything duplicated would arrive within the next ticks
         ids = [json.loads(n.body)["paymentId"] for n in receiver.received]
         assert len(ids) == len(set(ids)) == 300, (len(ids), len(set(ids)))
