@@ -1239,7 +1239,8 @@ def print_report(report: dict[str, Any]) -> None:
                     f"measured pays notified during the measurement; {tail}"
                 )
         if suite.get("twoProcesses") is None and "main" in suite:
-            print("2 processes: not measured (this emulator has no `serve --workers`)")
+            why = "--workers below 2" if s["workersAsked"] < 2 else "this emulator has no `serve --workers`"
+            print(f"2 processes: not measured ({why})")
         elif suite.get("twoProcesses") and main:
             one = {c["api"]: c["emulator"]["requestsPerSecond"] for c in main["comparisons"]}
             two = {c["api"]: c["emulator"]["requestsPerSecond"] for c in suite["twoProcesses"]["comparisons"]}
@@ -1416,6 +1417,7 @@ def main(argv: list[str] | None = None) -> int:
             "server": "uvicorn via emulator.server._config, asyncio loop",
             "emulatorCommand": opts.emulator_command,
             "workers": opts.workers or None,
+            "workersAsked": args.workers,
         },
         "suites": suites,
         "targets": {suite["database"]: verdicts(suite) for suite in suites},
