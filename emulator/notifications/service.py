@@ -210,24 +210,18 @@ _CLAIMED_COLUMNS = (
     _NOTIFICATIONS.c.body,
     _NOTIFICATIONS.c.attempts,
 )
-# Due on the emulator clock, not leased by a live worker (wall clock), oldest first.
-_DUE = (
-    sa_select(*_CLAIMED_COLUMNS)
-    .where(
-        _NOTIFICATIONS.c.status == NotificationStatus.PENDING.value,
-        _NOTIFICATIONS.c.next_attempt_at <= bindparam("now"),
-        _NOTIFICATIONS.c.lease_until.is_(None) | (_NOTIFICATIONS.c.lease_until < bindparam("wall")),
-    )
-    .order_by(_NOTIFICATIONS.c.next_attempt_at, _NOTIFICATIONS.c.id)
-)
-_ANY_DUE = _DUE.with_only_columns(_NOTIFICATIONS.c.id).limit(1)
 _BY_ID = sa_select(*_CLAIMED_COLUMNS).where(_NOTIFICATIONS.c.id == bindparam("nid"))
 _ATTEMPT_TABLE = _ATTEMPTS.name
 # The delivery worker's statements (see _claim and _record), on the driver's connection.
+# Due on the emulator clock, not leased by a live worker (wall clock), oldest first.
+_DUE_WHERE = (
+    f"FROM {_NOTIFICATION_TABLE} WHERE status = '{NotificationStatus.PENDING.value}' "
+    "AND next_attempt_at <= :now AND (lease_until IS NULL OR lease_until < :wall)"
+)
+_ANY_DUE = Statement(f"SELECT id {_DUE_WHERE} LIMIT 1")
 _CLAIMABLE = Statement(
-    f"SELECT id, kind, client_id, agent_token, url, body, attempts FROM {_NOTIFICATION_TABLE} "
-    f"WHERE status = '{NotificationStatus.PENDING.value}' AND next_attempt_at <= :now "
-    "AND (lease_until IS NULL OR lease_until < :wall) ORDER BY next_attempt_at, id LIMIT :limit{claim}"
+    f"SELECT id, kind, client_id, agent_token, url, body, attempts {_DUE_WHERE} "
+    "ORDER BY next_attempt_at, id LIMIT :limit{claim}"
 )
 _LEASE = Statement(f"UPDATE {_NOTIFICATION_TABLE} SET lease_until = ? WHERE id = ?")
 _MOVE_ON = Statement(
@@ -381,14 +375,13 @@ class Notifier:
         lease = wall + timedelta(seconds=LEASE_SECONDS)
         # Polled often (the delivery worker: every 0.1 s): look before taking the write lock,
         # so an idle outbox costs one indexed read and never queues behind a pay.
-        with self._db.read_connection() as conn:
-            if conn.execute(_ANY_DUE, {"now": now, "wall": wall}).first() is None:
-                return []
+        due = {"now": now, "wall": wall}
+        if self._db.hot_read(lambda raw: raw.one(_ANY_DUE, {k: raw.ts(v) for k, v in due.items()})) is None:
+            return []
 
         def work(raw: Raw) -> list[_Claimed]:
-            rows = raw.execute(
-                _CLAIMABLE, {"now": raw.ts(now), "wall": raw.ts(wall), "limit": limit}
-            ).fetchall()
+            params = {k: raw.ts(v) for k, v in due.items()}
+            rows = raw.execute(_CLAIMABLE, {**params, "limit": limit}).fetchall()
             if rows:
                 held = raw.ts(lease)
                 raw.executemany(_LEASE, [(held, r[0]) for r in rows])
@@ -408,16 +401,17 @@ class Notifier:
         )
 
     def _record(
-        self, sent: list[tuple[_Claimed, SendResult]], *, force: bool = False
-    ) -> list[DeliveryAttempt]:
+        self, sent: list[tuple[_Claimed, SendResult]], *, force: bool = False, at: datetime | None = None
+    ) -> list[tuple[_Claimed, SendResult, int]]:
         """Keep every attempt of a batch and move each notification on, in one transaction.
 
         The rows are read again inside it: a notification deleted meanwhile (a reset) gets no
-        attempt, and the attempt number follows what is stored, not what was claimed.
+        attempt, and the attempt number follows what is stored, not what was claimed. Returns
+        what was recorded, with each attempt's number.
         """
         if not sent:
             return []
-        now = self._clock.now()
+        now = at or self._clock.now()
         for claimed, result in sent:
             _log_attempt(claimed, result)
 
@@ -467,21 +461,7 @@ class Notifier:
             return moved
 
         # Like _claim: prebuilt statements on the driver's connection, a short write lock.
-        recorded = self._db.hot_transaction(work)
-        return [
-            DeliveryAttempt(
-                notification_id=claimed.id,
-                number=number,
-                at=now,
-                request_time=result.request_time,
-                http_status=result.http_status,
-                response_body=result.body,
-                error=result.error,
-                latency_ms=result.latency_ms,
-                acknowledged=result.acknowledged,
-            )
-            for claimed, result, number in recorded
-        ]
+        return self._db.hot_transaction(work)
 
     def resend(self, notification_id: int) -> DeliveryAttempt:
         with self._db.read() as session:
@@ -499,10 +479,23 @@ class Notifier:
         if row is None:
             raise ControlError(404, f"no notification {notification_id}")
         claimed = _Claimed.of(row)
-        recorded = self._record([(claimed, self._send_claimed(claimed))], force=force)
+        sent = self._send_claimed(claimed)
+        at = self._clock.now()
+        recorded = self._record([(claimed, sent)], force=force, at=at)
         if not recorded:
             raise ControlError(404, f"notification {notification_id} was deleted while it was sent")
-        return recorded[0]
+        [(_, result, number)] = recorded
+        return DeliveryAttempt(
+            notification_id=claimed.id,
+            number=number,
+            at=at,
+            request_time=result.request_time,
+            http_status=result.http_status,
+            response_body=result.body,
+            error=result.error,
+            latency_ms=result.latency_ms,
+            acknowledged=result.acknowledged,
+        )
 
     def send_edited(self, *, client_id: str, url: str, body: str) -> DeliveryAttempt:
         """Sign ``body`` (edited by hand) as a notification from ``client_id`` and POST it to
