@@ -166,14 +166,17 @@ class Server:
         raise ServerStartError(f"{self.name} not ready after {timeout:.0f} s")
 
     def pids(self) -> list[int]:
+        """The server's processes: with the emulator, its notification worker and any
+        ``--workers`` processes, so CPU and memory are what the whole emulator costs."""
         if self.proc is None:
             return []
-        return process_tree(self.proc.pid) if self.processes > 1 else [self.proc.pid]
+        return process_tree(self.proc.pid)
 
-    def cpu_seconds(self) -> float | None:
-        """User + system CPU of the server (all threads, all worker processes); None off Linux."""
+    def cpu_seconds(self, *, main_only: bool = False) -> float | None:
+        """User + system CPU of the server (all threads, all its processes, or with ``main_only``
+        the one started); None off Linux."""
         total = 0.0
-        pids = self.pids()
+        pids = self.pids()[:1] if main_only else self.pids()
         for pid in pids:
             fields = _stat_fields(pid)
             if fields is None:
@@ -333,6 +336,7 @@ class Run:
     bodies: dict[int, bytes] = field(default_factory=dict)
     elapsed: float = 0.0
     cpu_seconds: float | None = 0.0
+    main_cpu_seconds: float | None = 0.0  # the process started (the emulator's serving one)
     exhausted: bool = False
     last: float = 0.0
 
@@ -482,13 +486,13 @@ async def drive(server: Server, feed: Feed, run: Run, *, concurrency: int, secon
     gc.collect()
     gc.disable()  # no collector pauses inside the measured window
     try:
-        cpu_before = server.cpu_seconds()
+        cpu_before, main_before = server.cpu_seconds(), server.cpu_seconds(main_only=True)
         started = run.last = time.perf_counter()
         feed.deadline = started + seconds
         for proto, _ in conns:
             proto.send_next()
         _, pending = await asyncio.wait([d for _, d in conns], timeout=seconds + 60)
-        cpu_after = server.cpu_seconds()
+        cpu_after, main_after = server.cpu_seconds(), server.cpu_seconds(main_only=True)
     finally:
         gc.enable()
     if pending:
@@ -500,6 +504,10 @@ async def drive(server: Server, feed: Feed, run: Run, *, concurrency: int, secon
         run.cpu_seconds += cpu_after - cpu_before
     else:
         run.cpu_seconds = None
+    if run.main_cpu_seconds is not None and main_before is not None and main_after is not None:
+        run.main_cpu_seconds += main_after - main_before
+    else:
+        run.main_cpu_seconds = None
     run.exhausted = run.exhausted or feed.exhausted
 
 
@@ -533,7 +541,13 @@ class Series:
 
     @property
     def cpu_ms(self) -> float | None:
-        cpus = [r.cpu_seconds for r in self.rounds]
+        return self._per_request([r.cpu_seconds for r in self.rounds])
+
+    @property
+    def main_cpu_ms(self) -> float | None:
+        return self._per_request([r.main_cpu_seconds for r in self.rounds])
+
+    def _per_request(self, cpus: list[float | None]) -> float | None:
         if any(c is None for c in cpus) or not self.requests:
             return None
         return sum(c for c in cpus if c is not None) * 1000 / self.requests
@@ -554,6 +568,7 @@ class Series:
             "p99Ms": round(percentile(lat, 99) * 1000, 2),
             "maxMs": round(lat[-1] * 1000, 2) if lat else None,
             "serverCpuMsPerRequest": None if cpu is None else round(cpu, 3),
+            "mainProcessCpuMsPerRequest": None if self.main_cpu_ms is None else round(self.main_cpu_ms, 3),
             "ranOutOfRequests": any(r.exhausted for r in self.rounds),
             "errors": dict(errors),
         }
@@ -648,6 +663,7 @@ class Options:
     workers: int  # 0: the emulator cannot serve with --workers, so two processes are not measured
     profile_dir: Path | None = None
     py_spy: str = "py-spy"
+    profile_gil: bool = False
 
 
 @dataclass
@@ -795,6 +811,7 @@ class Bench:
                 "250",
                 "--nonblocking",
                 "--subprocesses",
+                *(["--gil"] if self.opts.profile_gil else []),
                 "--format",
                 "raw",  # folded stacks: flamegraph.pl, speedscope and a text editor read them
                 "--output",
@@ -1227,6 +1244,16 @@ def print_report(report: dict[str, Any]) -> None:
                         )
             cpu = ", ".join(f"{c['api']} {c['cpuPerRequestEmulatorOverFloor']}x" for c in main["comparisons"])
             print(f"server CPU per request, emulator/floor: {cpu}")
+            split = ", ".join(
+                f"{c['api']} {m:.2f} of {c['emulator']['serverCpuMsPerRequest']:.2f}"
+                for c in main["comparisons"]
+                if (m := c["emulator"]["mainProcessCpuMsPerRequest"]) is not None
+                and c["emulator"]["serverCpuMsPerRequest"] is not None
+            )
+            if split:
+                print(
+                    f"emulator CPU ms/req in its serving process (the rest: its notification worker): {split}"
+                )
             n = main.get("payNotifications")
             if n:
                 tail = (
@@ -1338,6 +1365,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="py-spy the emulator during its measurements into DIR (figures then skewed)",
     )
+    parser.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="with --profile: only samples of threads holding the GIL (the Python work; a thread "
+        "waiting for the GIL, or in C code that released it, is left out)",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
 
@@ -1381,6 +1414,7 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers if args.workers > 1 and supports_workers(command) else 0,
         profile_dir=args.profile,
         py_spy=py_spy,
+        profile_gil=args.profile_gil,
     )
     load_start = [round(x, 2) for x in os.getloadavg()]
     suites = []

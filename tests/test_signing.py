@@ -145,3 +145,22 @@ def test_a_key_whose_numbers_do_not_belong_together_is_refused(key: rsa.RSAPriva
     assert load_private_key(_pem_of(numbers)).private_numbers() == numbers
     with pytest.raises(KeyFormatError, match="do not belong together"):
         load_private_key(_pem_of(spoil(numbers)))  # type: ignore[operator]
+
+
+def test_sign_is_the_form_url_encoded_base64_of_the_rsa_signature() -> None:
+    """``sign`` escapes Base64 itself; it must equal ``quote_plus`` of it for every signature."""
+    import base64
+    from urllib.parse import quote_plus
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    key = load_private_key(KEY_PEM)
+    escaped = set()
+    for i in range(300):  # PKCS#1 v1.5 is deterministic: each message gives one known signature
+        message = f"POST {PATH}\n{CLIENT}.{TIME}.{i}".encode()
+        raw = key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+        ours = sign(message, key)
+        assert ours == quote_plus(base64.b64encode(raw).decode("ascii"))
+        escaped |= {c for c in ("%2B", "%2F", "%3D") if c in ours}
+    assert escaped == {"%2B", "%2F", "%3D"}  # every escape was exercised
