@@ -164,3 +164,39 @@ def test_sign_is_the_form_url_encoded_base64_of_the_rsa_signature() -> None:
         assert ours == quote_plus(base64.b64encode(raw).decode("ascii"))
         escaped |= {c for c in ("%2B", "%2F", "%3D") if c in ours}
     assert escaped == {"%2B", "%2F", "%3D"}  # every escape was exercised
+
+
+def test_form_decoded_is_unquote_plus() -> None:
+    """The fast path of signature decoding gives what ``unquote_plus`` gives, for any text."""
+    import random
+    from urllib.parse import unquote_plus
+
+    from emulator.signing import form_decoded
+
+    rng = random.Random(15)
+    alphabet = [
+        "%",
+        "2",
+        "3",
+        "B",
+        "b",
+        "F",
+        "f",
+        "D",
+        "d",
+        "+",
+        "/",
+        "=",
+        "A",
+        "5",
+        " ",
+        "%2B",
+        "%3D",
+        "%2f",
+        "%25",
+    ]
+    for _ in range(20000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        assert form_decoded(text) == unquote_plus(text), text
+    signature = sign(b"message", load_private_key(KEY_PEM))
+    assert form_decoded(signature) == unquote_plus(signature)
