@@ -4,11 +4,19 @@ exactly the bytes a test gives: framing, keep-alive, interim answers, closes and
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from emulator.notifications.http import MAX_BODY_CHARS, Answer, AnswerTooLarge, KeepAlivePost, RemoteClosed
 
@@ -38,8 +46,11 @@ def read_request(conn: socket.socket) -> bytes | None:
 class Receiver:
     """Accepts connections; ``answer(n, request)`` gives the bytes for request ``n`` (None: close)."""
 
-    def __init__(self, answer: Callable[[int, bytes], bytes | None]) -> None:
+    def __init__(
+        self, answer: Callable[[int, bytes], bytes | None], tls: ssl.SSLContext | None = None
+    ) -> None:
         self.answer = answer
+        self.tls = tls
         self.requests: list[bytes] = []
         self.connections = 0
         self.sock = socket.create_server(("127.0.0.1", 0))
@@ -57,15 +68,22 @@ class Receiver:
             threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
 
     def _talk(self, conn: socket.socket) -> None:
-        with conn, contextlib.suppress(OSError):  # the client may hang up mid-answer (a refusal)
-            while (request := read_request(conn)) is not None:
-                self.requests.append(request)
-                reply = self.answer(len(self.requests), request)
-                if reply is None:
-                    return
-                conn.sendall(reply)
-                if b"connection: close" in reply.lower() or reply.startswith(b"HTTP/1.0"):
-                    return
+        with contextlib.suppress(OSError), conn:  # the client may hang up mid-answer (a refusal)
+            if self.tls is not None:
+                with self.tls.wrap_socket(conn, server_side=True) as tls:
+                    self._exchange(tls)
+            else:
+                self._exchange(conn)
+
+    def _exchange(self, conn: socket.socket) -> None:
+        while (request := read_request(conn)) is not None:
+            self.requests.append(request)
+            reply = self.answer(len(self.requests), request)
+            if reply is None:
+                return
+            conn.sendall(reply)
+            if b"connection: close" in reply.lower() or reply.startswith(b"HTTP/1.0"):
+                return
 
     @property
     def url(self) -> str:
@@ -225,5 +243,46 @@ def test_what_cannot_be_sent_is_refused_before_sending(post: KeepAlivePost) -> N
         with pytest.raises(ValueError, match="not an http"):
             post("ftp://127.0.0.1/x", b"{}", HEADERS)
         assert r.requests == []
+    finally:
+        r.close()
+
+
+def test_https_receiver(post: KeepAlivePost, tmp_path: Path) -> None:
+    """An https:// notification URL: TLS to the receiver, its certificate checked, kept alive."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(cert_file, key_file)
+    r = Receiver(lambda n, req: framed(ACK), tls=server_side)
+    url = f"https://127.0.0.1:{r.port}/notify"
+    try:
+        with pytest.raises(ssl.SSLCertVerificationError):
+            post(url, b"{}", HEADERS)  # not a certificate the system trusts
+        post._tls = ssl.create_default_context(cafile=str(cert_file))
+        assert post(url, b"{}", HEADERS).text == ACK.decode()
+        assert post(url, b"{}", HEADERS).status == 200
+        assert len(r.requests) == 2 and r.requests[0].startswith(b"POST /notify HTTP/1.1\r\n")
     finally:
         r.close()
