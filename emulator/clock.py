@@ -6,6 +6,7 @@ domain code never calls ``datetime.now()``.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -80,7 +81,14 @@ class Clock:
 
 def iso(instant: datetime, tz: timezone = GMT8) -> str:
     """ISO-8601 with offset, seconds precision, as in the gateway's bodies (spec §3.9)."""
-    return as_utc(instant).astimezone(tz).replace(microsecond=0).isoformat()
+    return _iso(instant.replace(microsecond=0), tz)
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso(instant: datetime, tz: timezone) -> str:
+    # A pure function of the second: a payment's times are formatted again on every inquiry,
+    # and the answers of one second share their response time (about 2.7 µs each, 0.1 cached).
+    return as_utc(instant).astimezone(tz).isoformat()
 
 
 def as_utc(instant: datetime) -> datetime:
