@@ -176,7 +176,7 @@ class Server:
         """User + system CPU of the server (all threads, all its processes, or with ``main_only``
         the one started); None off Linux."""
         total = 0.0
-        pids = self.pids()[:1] if main_only else self.pids()
+        pids = ([self.proc.pid] if self.proc else []) if main_only else self.pids()
         for pid in pids:
             fields = _stat_fields(pid)
             if fields is None:
@@ -500,15 +500,16 @@ async def drive(server: Server, feed: Feed, run: Run, *, concurrency: int, secon
         for proto, _ in conns:
             proto.finish()
     run.elapsed += run.last - started
-    if run.cpu_seconds is not None and cpu_before is not None and cpu_after is not None:
-        run.cpu_seconds += cpu_after - cpu_before
-    else:
-        run.cpu_seconds = None
-    if run.main_cpu_seconds is not None and main_before is not None and main_after is not None:
-        run.main_cpu_seconds += main_after - main_before
-    else:
-        run.main_cpu_seconds = None
+    run.cpu_seconds = _added(run.cpu_seconds, cpu_before, cpu_after)
+    run.main_cpu_seconds = _added(run.main_cpu_seconds, main_before, main_after)
     run.exhausted = run.exhausted or feed.exhausted
+
+
+def _added(total: float | None, before: float | None, after: float | None) -> float | None:
+    """``total`` plus the CPU seconds between two readings; None once any reading is missing."""
+    if total is None or before is None or after is None:
+        return None
+    return total + after - before
 
 
 # -- results --------------------------------------------------------------------------------

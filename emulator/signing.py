@@ -35,11 +35,18 @@ def canonical_message(*, method: str, path: str, client_id: str, time: str, body
     return head + body
 
 
+# The escapes URL-encoded Base64 holds ('+', '/' and '='), as every SDK writes them.
+_BASE64_ESCAPES = (("%2B", "+"), ("%2F", "/"), ("%3D", "="))
+
+
 def sign(message: bytes, key: rsa.RSAPrivateKey) -> str:
     """RSA-SHA256/PKCS#1 v1.5, Base64, then form-URL-encoded, as every SDK expects."""
     raw = key.sign(message, padding.PKCS1v15(), hashes.SHA256())
     # quote_plus of Base64, whose only characters to escape are these three (20x cheaper).
-    return base64.b64encode(raw).decode("ascii").replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
+    text = base64.b64encode(raw).decode("ascii")
+    for escape, char in _BASE64_ESCAPES:
+        text = text.replace(char, escape)
+    return text
 
 
 def verify(message: bytes, signature_value: str, key: rsa.RSAPublicKey) -> None:
@@ -55,10 +62,6 @@ def verify(message: bytes, signature_value: str, key: rsa.RSAPublicKey) -> None:
         except _CryptoInvalidSignature:
             continue
     raise SignatureMismatch("the RSA-SHA256 signature does not verify")
-
-
-# The escapes URL-encoded Base64 holds ('+', '/' and '='), as every SDK writes them.
-_BASE64_ESCAPES = (("%2B", "+"), ("%2F", "/"), ("%3D", "="))
 
 
 def form_decoded(value: str) -> str:

@@ -192,15 +192,13 @@ def test_no_answer_on_a_new_connection_fails(post: KeepAlivePost) -> None:
         r.close()
 
 
-def test_a_cut_answer_fails() -> None:
-    post = KeepAlivePost(timeout=2)
+def test_a_cut_answer_fails(post: KeepAlivePost) -> None:
     r = receiver(lambda n, req: b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\nshort")
     try:
         with pytest.raises(RemoteClosed):
             post(r.url, b"{}", HEADERS)
     finally:
         r.close()
-        post.close()
 
 
 def test_silence_times_out() -> None:
