@@ -1,9 +1,11 @@
 """The floor for bench/gateway.py: verify the request signature, sign a fixed answer, nothing else.
 
 It is served by the emulator's own uvicorn configuration (``emulator.server._config``: httptools,
-asyncio loop, same host, log level and server header), so the emulator/floor ratio measures
-what the emulator adds on top of the unavoidable work of one signed gateway call:
-HTTP parsing, one RSA-SHA256 verify (merchant key) and one RSA-SHA256 sign (Alipay key).
+asyncio loop, same host, log level and server header) and signs the way the emulator does (on
+``emulator.signer.Signer``'s threads, off the event loop, per the same
+``ALIPAY_EMULATOR_SIGNING_THREADS`` setting), so the emulator/floor ratio measures what the
+emulator adds on top of the unavoidable work of one signed gateway call: HTTP parsing, one
+RSA-SHA256 verify (merchant key) and one RSA-SHA256 sign (Alipay key).
 
     python bench/floor.py --port 8181 --keys keys.json
 
@@ -27,12 +29,12 @@ from emulator.clock import GMT8
 from emulator.sandbox.fixtures import load_definition
 from emulator.server import _config
 from emulator.settings import Settings
+from emulator.signer import Signer
 from emulator.signing import (
     SignatureMismatch,
     canonical_message,
     load_public_key,
     parse_signature_header,
-    sign,
     signature_header,
     verify,
 )
@@ -59,11 +61,14 @@ _REFUSED = b'{"result":{"resultCode":"INVALID_SIGNATURE","resultStatus":"F"}}'
 
 
 class FloorApp:
-    """A bare ASGI app: no router, no database, no threads."""
+    """A bare ASGI app: no router, no database, no threads but the emulator's signing ones."""
 
-    def __init__(self, *, merchant_keys: dict[str, rsa.RSAPublicKey], alipay_key: rsa.RSAPrivateKey):
+    def __init__(
+        self, *, merchant_keys: dict[str, rsa.RSAPublicKey], alipay_key: rsa.RSAPrivateKey, signer: Signer
+    ):
         self._keys = merchant_keys
         self._alipay_key = alipay_key
+        self._signer = signer
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -95,6 +100,7 @@ class FloorApp:
         signed = canonical_message(
             method="POST", path=scope["path"], client_id=client_id, time=response_time, body=answer
         )
+        signature = await self._signer.sign(signed, self._alipay_key)
         await send(
             {
                 "type": "http.response.start",
@@ -104,7 +110,7 @@ class FloorApp:
                     (b"content-length", str(len(answer)).encode()),
                     (b"client-id", client_id.encode("latin-1")),
                     (b"response-time", response_time.encode()),
-                    (b"signature", signature_header(sign(signed, self._alipay_key)).encode()),
+                    (b"signature", signature_header(signature).encode()),
                 ],
             }
         )
@@ -122,6 +128,7 @@ def main() -> None:
     app = FloorApp(
         merchant_keys={cid: load_public_key(b64) for cid, b64 in keys.items()},
         alipay_key=load_definition(settings.fixtures_dir).alipay_private_key,
+        signer=Signer(settings.signing_threads),
     )
     uvicorn.Server(_config(app, settings, port=args.port, lifespan="off")).run()
 

@@ -95,6 +95,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+PASSED_THROUGH = ("ALIPAY_EMULATOR_FIXTURES", "ALIPAY_EMULATOR_SIGNING_THREADS")
+
+
 def server_env(data_dir: Path, port: int, database_url: str | None = None) -> dict[str, str]:
     """One environment for every server: loopback, no TLS/SFTP, no journal, quiet logs."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALIPAY_EMULATOR_")}
@@ -109,8 +112,10 @@ def server_env(data_dir: Path, port: int, database_url: str | None = None) -> di
     )
     if database_url:
         env["ALIPAY_EMULATOR_DATABASE_URL"] = database_url
-    if "ALIPAY_EMULATOR_FIXTURES" in os.environ:  # a user pointing the bench at other fixtures
-        env["ALIPAY_EMULATOR_FIXTURES"] = os.environ["ALIPAY_EMULATOR_FIXTURES"]
+    # Passed through: other fixtures, and the emulator's signing threads (to compare settings).
+    for name in PASSED_THROUGH:
+        if name in os.environ:
+            env[name] = os.environ[name]
     return env
 
 

@@ -34,6 +34,7 @@ from .sandbox import service as sandbox
 from .sandbox.directory import Directory
 from .sandbox.fixtures import SandboxDefinition, load_definition
 from .settings import Settings
+from .signer import Signer
 from .storage import Database, SequenceBlocks
 
 
@@ -74,6 +75,8 @@ class Runtime:
     # What becomes due next, per domain (the console's "advance to the next event", issue #11).
     event_sources: list[Callable[[datetime], list[DueEvent]]] = field(default_factory=list)
     _due_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Signs gateway answers off the event loop (signer.py); made by build_runtime.
+    signer: Signer = field(default_factory=lambda: Signer(0))
 
     @property
     def alipay_key(self) -> rsa.RSAPrivateKey:
@@ -226,6 +229,7 @@ class Runtime:
         # was cancelled would otherwise lose its connection to the disposed pool (unclosed).
         with self._due_lock:
             self.notifier.close()
+            self.signer.close()
             self.db.dispose()
 
 
@@ -280,6 +284,7 @@ def build_runtime(settings: Settings) -> Runtime:
         registrations=registrations,
         simulations=Simulations(db),
         world_seen=seen,
+        signer=Signer(settings.signing_threads),
     )
     runtime.simulations.reload()
     notifier.key_for = runtime.alipay_key_for  # issue #9: live applications' notifications

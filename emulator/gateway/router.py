@@ -2,9 +2,11 @@
 
 Every answer is HTTP 200 with a signed JSON body (spec §1.1, §2.5, Appendix D), errors included,
 except an oversized body (413), deliberate transport and response-signature faults, and
-authentication errors, unsigned by default like production (§9 U2, ``unsigned_auth_errors``). The gateway bypasses FastAPI's routing and dependency machinery: it is the hot
-path, and the whole synchronous part of a call (authenticate, dispatch, sign) runs in one worker
-thread hop.
+authentication errors, unsigned by default like production (§9 U2, ``unsigned_auth_errors``).
+The gateway bypasses FastAPI's routing and dependency machinery: it is the hot path. The
+synchronous part of a call (authenticate, dispatch, build the answer) runs inline on SQLite and in
+one worker-thread hop on a network database; the answer's signature is then made on the
+runtime's signing threads (``signer.py``), off the event loop, and the answer finished after it.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
@@ -70,6 +74,26 @@ class Withheld:
     hold: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Unsigned:
+    """An answer waiting for its signature: sign ``message`` with ``key``, then ``finish`` it."""
+
+    message: bytes
+    key: rsa.RSAPrivateKey
+    finish: Callable[[str], Answer]
+
+    def signed_here(self) -> Answer:
+        """Sign on this thread (already off the event loop, or a rare path)."""
+        return self.finish(sign(self.message, self.key))
+
+
+Outcome = Answer | Withheld | Unsigned
+
+
+def signed_here(outcome: Outcome) -> Answer | Withheld:
+    return outcome.signed_here() if isinstance(outcome, Unsigned) else outcome
+
+
 class GatewayApp:
     """The ASGI app serving ``/ams/...``; ``runtime`` gives the process's ``Runtime``."""
 
@@ -94,6 +118,8 @@ class GatewayApp:
             outcome = await self._handle(rt, call, content_types, receive)
         except BodyTooLarge:
             outcome = too_large(rt)
+        if isinstance(outcome, Unsigned):
+            outcome = outcome.finish(await rt.signer.sign(outcome.message, outcome.key))
         if isinstance(outcome, Withheld):
             await withhold(scope, rt, call, outcome)
             outcome = Answer(504, [], b"")  # only reached without `alipay-emulator serve`
@@ -103,7 +129,7 @@ class GatewayApp:
 
     async def _handle(
         self, rt: Runtime, call: GatewayCall, content_types: list[str], receive: Receive
-    ) -> Answer | Withheld:
+    ) -> Outcome:
         forced: Scenario | Fault | None = None
         try:
             call.api = api_of(call.path)
@@ -128,7 +154,7 @@ class GatewayApp:
                 else rt.simulations.take_fault(api=name, client_id=call.client_id, now=now)
             )
         except GatewayError as error:
-            return await run_in_threadpool(render_error, rt, call, error)
+            return await run_in_threadpool(_signed_error, rt, call, error)
         if fault is not None:
             call.fault = fault
             call.diagnosis = Diagnosis(check="transport", message=f"injected fault {fault.kind}")
@@ -145,10 +171,19 @@ class GatewayApp:
             # In-process SQLite answers in well under a millisecond: running inline beats a
             # worker-thread hop (measured with bench/gateway.py). Network databases get a thread.
             return process(rt, call, scenario)
-        return await run_in_threadpool(process, rt, call, scenario)
+        # Signed on the same worker thread: it is off the event loop already.
+        return await run_in_threadpool(_signed_process, rt, call, scenario)
 
 
-def process(rt: Runtime, call: GatewayCall, forced: Scenario | None) -> Answer | Withheld:
+def _signed_process(rt: Runtime, call: GatewayCall, forced: Scenario | None) -> Answer | Withheld:
+    return signed_here(process(rt, call, forced))
+
+
+def _signed_error(rt: Runtime, call: GatewayCall, error: GatewayError) -> Answer | Withheld:
+    return signed_here(render_error(rt, call, error))
+
+
+def process(rt: Runtime, call: GatewayCall, forced: Scenario | None) -> Outcome:
     """The synchronous part of a call: authenticate, scenario, dispatch, sign."""
     try:
         merchant = authenticate(rt.db, rt.directory, call)
@@ -214,7 +249,10 @@ async def withhold(scope: Scope, rt: Runtime, call: GatewayCall, withheld: Withh
         close()
 
 
-def render(rt: Runtime, call: GatewayCall, payload: dict[str, Any], *, signed: bool = True) -> Answer:
+def render(
+    rt: Runtime, call: GatewayCall, payload: dict[str, Any], *, signed: bool = True
+) -> Answer | Unsigned:
+    """The answer to ``call``; a signed one comes back ``Unsigned``, to be signed and finished."""
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     client_id = call.client_id
     headers = [
@@ -232,11 +270,26 @@ def render(rt: Runtime, call: GatewayCall, payload: dict[str, Any], *, signed: b
             method="POST", path=call.path, client_id=client_id, time=response_time, body=body
         )
         headers.append((b"response-time", response_time.encode()))
-        headers.append((b"signature", signature_header(sign(message, rt.alipay_key_for(client_id))).encode()))
+        finish = partial(_finish, rt, call, payload, headers, body)
+        return Unsigned(message, rt.alipay_key_for(client_id), finish)
     else:
         call.notes["signing"] = (
             "unsigned: authentication errors are answered without signature headers, like production (ALIPAY_EMULATOR_UNSIGNED_AUTH_ERRORS)"
         )
+    return _finish(rt, call, payload, headers, body, None)
+
+
+def _finish(
+    rt: Runtime,
+    call: GatewayCall,
+    payload: dict[str, Any],
+    headers: list[tuple[bytes, bytes]],
+    body: bytes,
+    signature: str | None,
+) -> Answer:
+    """Journal the answer as sent (with its signature, if any) and add the diagnosis header."""
+    if signature is not None:
+        headers.append((b"signature", signature_header(signature).encode()))
     result = payload.get("result", {})
     # The answer as sent, for the console's request detail (headers before the diagnosis one).
     sent = (
@@ -301,7 +354,7 @@ def _tampered(payload: dict[str, Any]) -> bytes:
     return json.dumps(changed, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def render_error(rt: Runtime, call: GatewayCall, error: GatewayError) -> Answer:
+def render_error(rt: Runtime, call: GatewayCall, error: GatewayError) -> Answer | Unsigned:
     if isinstance(error, ForcedResult):
         call.diagnosis = Diagnosis(check="scenario", message="forced by error-scenario simulation")
     elif call.diagnosis is None or call.diagnosis.check == "transport":
