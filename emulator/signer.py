@@ -5,7 +5,8 @@ RSA, by machine). ``cryptography`` releases the interpreter lock while it signs,
 threads sign while the event loop parses, checks and answers other calls: one process then
 uses a second core for the one part of a call that can run beside the rest. With fewer than
 two CPUs (or ``ALIPAY_EMULATOR_SIGNING_THREADS=0``) the thread hop would be pure overhead and
-signing stays inline.
+signing stays inline. Each ``--workers`` process has its own threads. A network database's calls
+run on a worker thread already and sign there (``gateway/router.py``).
 """
 
 from __future__ import annotations
@@ -29,11 +30,19 @@ def auto_threads(cpus: int | None) -> int:
     return 0 if count < 2 else min(count, MAX_AUTO_THREADS)
 
 
+def usable_cpus() -> int | None:
+    """The CPUs this process may run on (its affinity, e.g. ``docker --cpuset-cpus``)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count()
+
+
 class Signer:
     """Signs answers in ``threads`` threads (0: inline, on the caller's thread)."""
 
     def __init__(self, threads: int | None = None) -> None:
-        self.threads = auto_threads(os.cpu_count()) if threads is None else threads
+        self.threads = auto_threads(usable_cpus()) if threads is None else threads
         self._pool = (
             ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="sign")
             if self.threads > 0

@@ -7,18 +7,20 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
 from emulator.app import create_app
 from emulator.settings import Settings
-from emulator.signer import MAX_AUTO_THREADS, Signer, auto_threads
-from emulator.signing import load_private_key, sign
+from emulator.signer import MAX_AUTO_THREADS, Signer, auto_threads, usable_cpus
+from emulator.signing import sign
 
 from .conftest import Gateway
 from .gateway.test_pipeline import INQUIRY, assert_signed
 
 
 def test_auto_threads_follow_the_cpus_inline_on_one() -> None:
+    assert usable_cpus() is not None
     assert auto_threads(None) == 0
     assert auto_threads(1) == 0
     assert auto_threads(2) == 2
@@ -26,8 +28,8 @@ def test_auto_threads_follow_the_cpus_inline_on_one() -> None:
 
 
 @pytest.mark.parametrize("threads", [0, 2])
-def test_signer_gives_the_plain_signature(threads: int, gateway: Gateway) -> None:
-    key = load_private_key(gateway.app()["merchantPrivateKeyPem"])
+def test_signer_gives_the_plain_signature(threads: int) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     signer = Signer(threads)
     messages = [f"POST /ams/api/v1/payments/pay\nclient.{i}.{{}}".encode() for i in range(8)]
 
@@ -45,8 +47,6 @@ def test_signer_gives_the_plain_signature(threads: int, gateway: Gateway) -> Non
 
 def test_signing_threads_run_beside_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     """The work really leaves the loop's thread when there are threads (and stays without)."""
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     names: list[tuple[int, str]] = []
     threads = 0

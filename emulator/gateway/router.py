@@ -5,8 +5,10 @@ except an oversized body (413), deliberate transport and response-signature faul
 authentication errors, unsigned by default like production (§9 U2, ``unsigned_auth_errors``).
 The gateway bypasses FastAPI's routing and dependency machinery: it is the hot path. The
 synchronous part of a call (authenticate, dispatch, build the answer) runs inline on SQLite and in
-one worker-thread hop on a network database; the answer's signature is then made on the
-runtime's signing threads (``signer.py``), off the event loop, and the answer finished after it.
+one worker-thread hop on a network database. The answer's signature is always made off the event
+loop: on SQLite on the runtime's signing threads (``signer.py``, then the answer is finished on
+the loop), on a network database on that same worker thread; only a deliberate response fault
+signs inline.
 """
 
 from __future__ import annotations
@@ -184,7 +186,7 @@ def _signed_error(rt: Runtime, call: GatewayCall, error: GatewayError) -> Answer
 
 
 def process(rt: Runtime, call: GatewayCall, forced: Scenario | None) -> Outcome:
-    """The synchronous part of a call: authenticate, scenario, dispatch, sign."""
+    """The synchronous part of a call: authenticate, scenario, dispatch, the answer to sign."""
     try:
         merchant = authenticate(rt.db, rt.directory, call)
         assert call.api is not None
