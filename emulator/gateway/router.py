@@ -84,16 +84,15 @@ class Unsigned:
     key: rsa.RSAPrivateKey
     finish: Callable[[str], Answer]
 
-    def signed_here(self) -> Answer:
-        """Sign on this thread (already off the event loop, or a rare path)."""
-        return self.finish(sign(self.message, self.key))
-
 
 Outcome = Answer | Withheld | Unsigned
 
 
 def signed_here(outcome: Outcome) -> Answer | Withheld:
-    return outcome.signed_here() if isinstance(outcome, Unsigned) else outcome
+    """Sign on this thread (one that is off the event loop already) and finish the answer."""
+    if isinstance(outcome, Unsigned):
+        return outcome.finish(sign(outcome.message, outcome.key))
+    return outcome
 
 
 class GatewayApp:
