@@ -18,7 +18,7 @@ import json
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import datetime
 from typing import Any
 
@@ -149,6 +149,34 @@ _NTH = select(_ROWS.c.pos).order_by(_ROWS.c.pos.desc()).offset(bindparam("n")).l
 _PRUNE_ALL = delete(_ROWS).where(_ROWS.c.pos <= _NTH)
 
 
+def _stored(entry: JournalEntry) -> dict[str, Any]:
+    """What ``_entry`` reads back: ``asdict(entry)`` without its deep copy (about 35 µs a call
+    on the gateway's hot path, 4x the ``json.dumps`` that follows; issue #15). The entry's dicts
+    are serialised as they are; a dataclass nested in ``extra`` goes through ``_plain``."""
+    diagnosis = entry.diagnosis
+    return {
+        "id": entry.id,
+        "time": entry.time,
+        "client_id": entry.client_id,
+        "method": entry.method,
+        "path": entry.path,
+        "headers": entry.headers,
+        "body": entry.body,
+        "http_status": entry.http_status,
+        "result_code": entry.result_code,
+        "result_status": entry.result_status,
+        "latency_ms": entry.latency_ms,
+        "diagnosis": None if diagnosis is None else asdict(diagnosis),
+        "extra": entry.extra,
+    }
+
+
+def _plain(value: object) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    raise TypeError(f"{type(value).__name__} in a journal entry is not JSON")
+
+
 def _entry(data: str) -> JournalEntry:
     d = json.loads(data)
     diagnosis = d.pop("diagnosis", None)
@@ -199,7 +227,7 @@ class Journal:
             with self._lock:
                 self._entries.append(entry)
             return entry.id
-        data = json.dumps(asdict(entry), ensure_ascii=False, separators=(",", ":"))
+        data = json.dumps(_stored(entry), ensure_ascii=False, separators=(",", ":"), default=_plain)
         row = {
             "id": entry.id,
             "client_id": entry.client_id,
