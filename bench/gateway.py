@@ -95,11 +95,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-PASSED_THROUGH = ("ALIPAY_EMULATOR_FIXTURES", "ALIPAY_EMULATOR_SIGNING_THREADS")
+PASSED_THROUGH = (
+    "ALIPAY_EMULATOR_FIXTURES",
+    "ALIPAY_EMULATOR_SIGNING_THREADS",
+    "ALIPAY_EMULATOR_JOURNAL_ENABLED",
+)
 
 
 def server_env(data_dir: Path, port: int, database_url: str | None = None) -> dict[str, str]:
-    """One environment for every server: loopback, no TLS/SFTP, no journal, quiet logs."""
+    """One environment for every server: loopback, no TLS/SFTP, quiet logs, no journal unless
+    ``ALIPAY_EMULATOR_JOURNAL_ENABLED`` says otherwise (``PASSED_THROUGH``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALIPAY_EMULATOR_")}
     env.update(
         ALIPAY_EMULATOR_HOST="127.0.0.1",
@@ -112,7 +117,7 @@ def server_env(data_dir: Path, port: int, database_url: str | None = None) -> di
     )
     if database_url:
         env["ALIPAY_EMULATOR_DATABASE_URL"] = database_url
-    # Passed through: other fixtures, and the emulator's signing threads (to compare settings).
+    # Passed through: other fixtures, the signing threads and the journal (to compare settings).
     for name in PASSED_THROUGH:
         if name in os.environ:
             env[name] = os.environ[name]
@@ -767,7 +772,7 @@ class Bench:
         floor = Series(api, self.floor.name)
         emulator = Series(api, emu.server.name)
         slice_seconds = self.opts.seconds / rounds
-        profiler = self.start_profiler(api, emu)
+        profilers = self.start_profilers(api, emu)
         try:
             for i in range(rounds):
                 floor_run = Run(markers=(SUCCESS,))
@@ -778,7 +783,7 @@ class Bench:
                 floor.rounds.append(floor_run)
                 emulator.rounds.append(emu_run)
         finally:
-            if profiler is not None:
+            for profiler in profilers:
                 profiler.send_signal(signal.SIGINT)
                 await asyncio.to_thread(profiler.wait)
         for series in (floor, emulator):
@@ -801,18 +806,27 @@ class Bench:
         )
         return result
 
-    def start_profiler(self, api: str, emu: Emulator) -> subprocess.Popen[bytes] | None:
-        """``--profile DIR``: py-spy the emulator through a measurement (skews its figures)."""
-        if self.opts.profile_dir is None or emu.server.proc is None:
-            return None
-        out = self.opts.profile_dir / f"{api}-{emu.server.name}.folded"
-        say(f"  profiling the emulator into {out}")
+    def start_profilers(self, api: str, emu: Emulator) -> list[subprocess.Popen[bytes]]:
+        """``--profile DIR``: py-spy the emulator and the floor through a measurement (skews
+        their figures; the floor's profile shows what the two share)."""
+        if self.opts.profile_dir is None:
+            return []
+        return [
+            self.start_profiler(api, server) for server in (emu.server, self.floor) if server.proc is not None
+        ]
+
+    def start_profiler(self, api: str, emu: Emulator, server: Server) -> subprocess.Popen[bytes]:
+        assert self.opts.profile_dir is not None and server.proc is not None
+        # The floor is measured beside each emulator (one process, then --workers): one file each.
+        name = server.name if server is not self.floor else f"{self.floor.name}-{emu.server.name}"
+        out = self.opts.profile_dir / f"{api}-{name}.folded"
+        say(f"  profiling the {server.name} into {out}")
         return subprocess.Popen(
             [
                 self.opts.py_spy,
                 "record",
                 "--pid",
-                str(emu.server.proc.pid),
+                str(server.proc.pid),
                 "--rate",
                 "250",
                 "--nonblocking",

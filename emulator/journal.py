@@ -4,7 +4,10 @@ With a database (every running emulator) entries are rows shared by every proces
 ``record`` hands out the id at once (from a reserved block, unique across processes) and keeps
 the entry in a small buffer that ``flush`` writes in one transaction; the emulator flushes twice
 a second, when the buffer grows past ``FLUSH_ENTRIES`` / ``FLUSH_BYTES``, and before every read,
-so a process always sees its own calls and the others' within a second.
+so a process always sees its own calls and the others' within a second. A full buffer is written
+on the journal's own thread, not by the gateway call that filled it (the write is mostly SQLite,
+which runs without the GIL beside the event loop); only a buffer grown to ``BEHIND_FACTOR`` times
+the bound while that thread is still busy is written by the caller (memory stays bounded).
 
 Bounds (issue #14 item 8, hostile input): every stored field is cut (``bounded``: body and the
 verified string to ``MAX_BODY_CHARS``, at most ``MAX_HEADERS`` headers of ``MAX_HEADER_CHARS``),
@@ -15,9 +18,11 @@ caller's choice), and a read answers one page of at most ``MAX_PAGE`` entries.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import datetime
 from typing import Any
@@ -36,6 +41,7 @@ MAX_PAGE = 200
 TOTAL_FACTOR = 10
 FLUSH_ENTRIES = 256
 FLUSH_BYTES = 4 * 1024 * 1024
+BEHIND_FACTOR = 4
 _CUT = "...[cut by the emulator]"
 
 
@@ -212,6 +218,9 @@ class Journal:
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._next_id = 1
+        self._writer: ThreadPoolExecutor | None = None  # started on the first full buffer
+        self._writing: Future[None] | None = None
+        self._closed = False
 
     def record(self, entry: JournalEntry) -> int:
         if self._sequences is not None:
@@ -238,10 +247,32 @@ class Journal:
         with self._lock:
             self._pending.append(row)
             self._pending_bytes += len(data)
-            full = len(self._pending) >= FLUSH_ENTRIES or self._pending_bytes >= FLUSH_BYTES
-        if full:
-            self.flush()
+            over = max(len(self._pending) / FLUSH_ENTRIES, self._pending_bytes / FLUSH_BYTES)
+            if over < 1:
+                return entry.id
+            busy = self._writing is not None and not self._writing.done()
+            here = self._closed or (busy and over >= BEHIND_FACTOR)
+            if not busy and not here:
+                if self._writer is None:
+                    self._writer = ThreadPoolExecutor(1, thread_name_prefix="journal")
+                self._writing = self._writer.submit(self._flush_logged)
+        if here:
+            self.flush()  # closed, or the journal's thread is behind: written by this caller
         return entry.id
+
+    def _flush_logged(self) -> None:
+        try:
+            self.flush()
+        except Exception:  # nobody waits for this write: say it failed (the entries are lost)
+            logging.getLogger("emulator").exception("could not write journal entries")
+
+    def close(self) -> None:
+        """Wait for the journal's thread, then write what is left (the runtime's last step)."""
+        with self._lock:
+            writer, self._writer, self._closed = self._writer, None, True
+        if writer is not None:
+            writer.shutdown(wait=True)
+        self.flush()
 
     def flush(self) -> None:
         """Write the buffered entries and trim what is over the bounds (one transaction)."""
@@ -425,6 +456,11 @@ class Journal:
             return int(conn.execute(select(func.count()).select_from(_ROWS)).scalar_one())
 
     def clear(self, *, client_id: str | None = None) -> None:
+        # Under the flush lock: a write in progress lands before the delete, never after it.
+        with self._flush_lock:
+            self._clear(client_id)
+
+    def _clear(self, client_id: str | None) -> None:
         with self._lock:
             if client_id is None:
                 self._pending, self._pending_bytes = [], 0

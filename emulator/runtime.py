@@ -222,7 +222,7 @@ class Runtime:
 
     def close(self) -> None:
         try:
-            self.journal.flush()
+            self.journal.close()
         except Exception:  # the database may be gone already; the journal is not worth a hang
             logging.getLogger("emulator").warning("could not write the last journal entries")
         # Under the due-work lock: a ticker run still in its worker thread after the ticker task
