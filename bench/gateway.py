@@ -349,6 +349,9 @@ class Run:
     main_cpu_seconds: float | None = 0.0  # the process started (the emulator's serving one)
     exhausted: bool = False
     last: float = 0.0
+    # Waiting after the slice for the notifications of its answers (``Bench.settle``): part of
+    # ``elapsed``, kept apart to be reported.
+    settle_seconds: float = 0.0
 
     def record(self, index: int, latency: float, now: float, head: bytes, body: bytes) -> None:
         self.latencies.append(latency)
@@ -581,6 +584,7 @@ class Series:
             "serverCpuMsPerRequest": None if cpu is None else round(cpu, 3),
             "mainProcessCpuMsPerRequest": None if self.main_cpu_ms is None else round(self.main_cpu_ms, 3),
             "ranOutOfRequests": any(r.exhausted for r in self.rounds),
+            "notificationSettleSeconds": [round(r.settle_seconds, 3) for r in self.rounds],
             "errors": dict(errors),
         }
 
@@ -763,8 +767,15 @@ class Bench:
         *,
         emulator_cycles: bool,
         keep_bodies: bool = False,
+        notified: str | None = None,
     ) -> Comparison:
-        """Floor and emulator alternating in rounds; one ratio per round (median reported)."""
+        """Floor and emulator alternating in rounds; one ratio per round (median reported).
+
+        ``notified``: the kind of notification each successful answer makes. Each emulator round
+        then lasts until the receiver holds its notifications (``settle``): their delivery is
+        charged to that round, in time and CPU, and never runs on into the floor's round after
+        it (background load landing on one side, issue #15 item 4).
+        """
         rounds = self.opts.rounds
         floor_feed = Feed(requests, cycle=True)  # the floor keeps no state: it may see repeats
         emu_feeds = [Feed(requests, cycle=True)] * rounds if emulator_cycles else split(requests, rounds)
@@ -772,6 +783,7 @@ class Bench:
         floor = Series(api, self.floor.name)
         emulator = Series(api, emu.server.name)
         slice_seconds = self.opts.seconds / rounds
+        expected = await self.quiet_count(notified) if notified else 0
         profilers = self.start_profilers(api, emu)
         try:
             for i in range(rounds):
@@ -780,6 +792,9 @@ class Bench:
                 order = [(self.floor, floor_feed, floor_run), (emu.server, emu_feeds[i], emu_run)]
                 for server, feed, run in order if i % 2 == 0 else order[::-1]:
                     await drive(server, feed, run, concurrency=self.opts.concurrency, seconds=slice_seconds)
+                    if notified and run is emu_run:
+                        expected += len(run.latencies) - sum(run.errors.values())
+                        await self.settle(emu.server, notified, expected, run)
                 floor.rounds.append(floor_run)
                 emulator.rounds.append(emu_run)
         finally:
@@ -855,6 +870,44 @@ class Bench:
         if stats["unreadable"]:
             self.problems.append(f"receiver: {stats['unreadable']} unreadable notifications")
 
+    def received(self, kind: str) -> int:
+        """Notifications of ``kind`` received, redeliveries included (ids repeat across suites:
+        each starts on a fresh database)."""
+        return int(self.receiver_stats()["received"].get(kind, 0))
+
+    async def quiet_count(self, kind: str, quiet: float = 0.3) -> int:
+        """``received(kind)`` once it has not grown for ``quiet`` s (bounded by the drain
+        timeout): earlier deliveries are done before a comparison starts."""
+        deadline = time.perf_counter() + self.opts.drain_timeout
+        count = self.received(kind)
+        while time.perf_counter() < deadline:
+            await asyncio.sleep(quiet)
+            now = self.received(kind)
+            if now == count:
+                break
+            count = now
+        return count
+
+    async def settle(self, server: Server, kind: str, expected: int, run: Run) -> None:
+        """Wait (bounded) until the receiver holds ``expected`` notifications of ``kind``; the
+        wait, and the server's CPU meanwhile, count as part of ``run``."""
+        cpu_before, main_before = server.cpu_seconds(), server.cpu_seconds(main_only=True)
+        started = time.perf_counter()
+        deadline = started + self.opts.drain_timeout
+        while (got := self.received(kind)) < expected:
+            if time.perf_counter() >= deadline:
+                self.problems.append(
+                    f"{kind}: {expected - got} notifications of a {server.name} round not received "
+                    f"{self.opts.drain_timeout:g} s after it"
+                )
+                break
+            await asyncio.sleep(0.005)
+        waited = time.perf_counter() - started
+        run.elapsed += waited
+        run.settle_seconds += waited
+        run.cpu_seconds = _added(run.cpu_seconds, cpu_before, server.cpu_seconds())
+        run.main_cpu_seconds = _added(run.main_cpu_seconds, main_before, server.cpu_seconds(main_only=True))
+
     async def drain(self, kind: str, expected: int) -> dict[str, Any]:
         """Wait (bounded) until the receiver holds ``expected`` distinct notifications of ``kind``."""
         started = time.perf_counter()
@@ -904,7 +957,9 @@ class Bench:
         out["rssMbBefore"] = emu.server.rss_mb()
         comparisons = [await self.compare("inquiryPayment", emu, inquiries, emulator_cycles=True)]
         before = self.receiver_stats()["unique"].get("PAYMENT_RESULT", 0)
-        pay = await self.compare("pay", emu, pays, emulator_cycles=False, keep_bodies=True)
+        pay = await self.compare(
+            "pay", emu, pays, emulator_cycles=False, keep_bodies=True, notified="PAYMENT_RESULT"
+        )
         comparisons.append(pay)
         during = self.receiver_stats()["unique"].get("PAYMENT_RESULT", 0) - before
         answered = {i: b for r in pay.emulator.rounds for i, b in r.bodies.items()}
@@ -952,7 +1007,7 @@ class Bench:
         await self.warm(self.floor, cancels)
         comparisons.append(await self.compare("cancel", emu, cancels, emulator_cycles=False))
         before = self.receiver_stats()["unique"].get("REFUND_RESULT", 0)
-        refund = await self.compare("refund", emu, refunds, emulator_cycles=False)
+        refund = await self.compare("refund", emu, refunds, emulator_cycles=False, notified="REFUND_RESULT")
         comparisons.append(refund)
         out["refundNotifications"] = {
             "refunds": refund.emulator.requests,
@@ -1273,6 +1328,17 @@ def print_report(report: dict[str, Any]) -> None:
             if split:
                 print(
                     f"emulator CPU ms/req in its serving process (the rest: its notification worker): {split}"
+                )
+            settled = ", ".join(
+                f"{c['api']} {sum(c['emulator']['notificationSettleSeconds']):.2f} s"
+                for part in parts
+                for c in part["comparisons"]
+                if any(c["emulator"].get("notificationSettleSeconds") or [])
+            )
+            if settled:
+                print(
+                    "waited after the emulator's rounds for their notifications (counted in their "
+                    f"time and CPU): {settled}"
                 )
             n = main.get("payNotifications")
             if n:
