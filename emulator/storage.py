@@ -65,6 +65,9 @@ HOT_CONNECTIONS = 8
 # (the last repeats) until ``SQLITE_BUSY_SECONDS`` have passed, as ``busy_timeout`` would.
 SQLITE_BUSY_PAUSES = (0.00005, 0.0001, 0.0002, 0.0005, 0.001)
 SQLITE_BUSY_SECONDS = 30.0
+# A write-ahead log past this many frames (4 KiB pages: 64 MiB) is checkpointed and truncated.
+WAL_RESTART_FRAMES = 16384
+WAL_RESTART_WAIT_MS = 50
 _SQLITE_BUSY = 5  # SQLITE_BUSY; the extended codes (BUSY_RECOVERY ...) share its low byte
 # pg_advisory_lock keys for start-up (schema, seeding): "alip" and the database's oid, so
 # emulators of different databases on one server never wait for each other.
@@ -397,17 +400,31 @@ class Database:
         with self._write_lock, self._writer.begin() as conn:
             yield conn
 
-    def checkpoint(self) -> None:
-        """SQLite: copy the write-ahead log into the database without blocking anyone (PASSIVE).
+    def checkpoint(self) -> int:
+        """SQLite: copy the write-ahead log into the database without blocking anyone (PASSIVE);
+        answers the frames the log holds (0 after a restart). Other databases: nothing, 0.
 
-        Called once a second by the serving process's ticker, off the event loop; commits never
-        checkpoint themselves (``wal_autocheckpoint=0``), so the log grows at most by what a
-        second writes while readers hold it. Other databases: nothing to do.
+        Called once a second off the event loop (the worker process's tick, or the serving
+        process's without one); commits never checkpoint themselves (``wal_autocheckpoint=0``).
+        Under sustained writes a passive checkpoint never catches up with the log, so SQLite
+        never starts it afresh: it grew by about 40 MB a second of pays, without end, and every
+        page lookup walks its index (measured with bench/gateway.py, #15). Past
+        ``WAL_RESTART_FRAMES``, the log is checkpointed to its end and truncated (TRUNCATE): that
+        holds writers for the few frames the passive pass left, and gives up after
+        ``WAL_RESTART_WAIT_MS`` if readers or a writer hold on (the next tick tries again).
         """
         if self.dialect != "sqlite":
-            return
+            return 0
         with self._reader.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            _, frames, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+            if frames < WAL_RESTART_FRAMES:
+                return int(frames)
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={WAL_RESTART_WAIT_MS}")
+            try:
+                busy, frames, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+            finally:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000:.0f}")
+            return 0 if not busy and frames <= 0 else int(frames)
 
     # -- the hot paths: the driver's connection (emulator.hotsql) ----------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from sqlmodel import func, select
 
+from emulator import storage
 from emulator.app import wire
 from emulator.payments.models import Payment
 from emulator.payments.service import PayCommand
@@ -19,6 +21,7 @@ from emulator.runtime import Runtime, build_runtime
 from emulator.sandbox.access import Merchant
 from emulator.sandbox.models import Balance
 from emulator.settings import Settings
+from emulator.storage import Database
 from emulator.wallet.service import issue_payment_code
 
 from .support import POSTGRES_ENV, postgres_database
@@ -278,3 +281,56 @@ def test_a_full_reset_on_sqlite_leaves_secure_delete_as_it_was(tmp_path: Path) -
         assert _stored(rt) == {"Payment": 0, "PaymentCode": 0, "Notification": 0}
     finally:
         rt.close()
+
+
+def _sqlite_with_log(tmp_path: Path, rows: int) -> tuple[Database, Path]:
+    db = Database(f"sqlite:///{tmp_path / 'ck.db'}")
+    db.create_schema()
+    for i in range(rows):
+        db.transaction_connection(
+            lambda conn, i=i: conn.exec_driver_sql(
+                "INSERT INTO journal (id, client_id, path, data) VALUES (?, 'c', '/p', ?)", (i, "x" * 3000)
+            )
+        )
+    return db, tmp_path / "ck.db-wal"
+
+
+def test_a_checkpoint_below_the_bound_leaves_the_log_to_grow(tmp_path: Path) -> None:
+    db, wal = _sqlite_with_log(tmp_path, 40)
+    frames = db.checkpoint()
+    assert 0 < frames < storage.WAL_RESTART_FRAMES
+    assert wal.stat().st_size > 0
+    db.dispose()
+
+
+def test_a_log_past_the_bound_is_checkpointed_and_truncated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storage, "WAL_RESTART_FRAMES", 32)
+    db, wal = _sqlite_with_log(tmp_path, 40)
+    assert db.checkpoint() == 0
+    assert wal.stat().st_size == 0
+    with db.read_connection() as conn:  # nothing lost, and writers go on
+        assert conn.exec_driver_sql("SELECT count(*) FROM journal").scalar_one() == 40
+    db.transaction_connection(lambda conn: conn.exec_driver_sql("DELETE FROM journal WHERE id = 0"))
+    db.dispose()
+
+
+def test_a_truncating_checkpoint_gives_up_on_a_reader_that_holds_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storage, "WAL_RESTART_FRAMES", 32)
+    db, wal = _sqlite_with_log(tmp_path, 40)
+    with db.read_connection() as reader:
+        reader.exec_driver_sql("BEGIN")  # a read transaction on the log's current snapshot
+        reader.exec_driver_sql("SELECT count(*) FROM journal").scalar_one()
+        db.transaction_connection(  # a frame past that snapshot: the log cannot start afresh
+            lambda conn: conn.exec_driver_sql("DELETE FROM journal WHERE id = 1")
+        )
+        started = time.monotonic()
+        assert db.checkpoint() > 0
+        assert time.monotonic() - started < 2  # gave up after WAL_RESTART_WAIT_MS, not 30 s
+        reader.exec_driver_sql("COMMIT")
+    assert wal.stat().st_size > 0
+    assert db.checkpoint() == 0  # the next tick succeeds
+    db.dispose()
