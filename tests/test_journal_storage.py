@@ -84,6 +84,23 @@ def _stored_ids(db: Database) -> set[int]:
         return {row[0] for row in conn.exec_driver_sql("SELECT id FROM journal")}
 
 
+def _hold_journal_writes(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> tuple[threading.Event, threading.Event]:
+    """The journal thread's writes wait for ``release``; ``entered`` is set when one has begun."""
+    entered, release = threading.Event(), threading.Event()
+    real = db.transaction_connection
+
+    def slow(work: Any) -> Any:
+        if threading.current_thread().name.startswith("journal"):
+            entered.set()
+            assert release.wait(10)
+        return real(work)
+
+    monkeypatch.setattr(db, "transaction_connection", slow)
+    return entered, release
+
+
 def test_a_full_buffer_is_written_on_the_journals_thread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -114,16 +131,7 @@ def test_a_caller_writes_when_the_journals_thread_is_behind(
 ) -> None:
     journal, db = _journal(tmp_path)
     monkeypatch.setattr(journal_module, "FLUSH_ENTRIES", 4)
-    entered, release = threading.Event(), threading.Event()
-    real = db.transaction_connection
-
-    def slow(work: Any) -> Any:
-        if threading.current_thread().name.startswith("journal"):
-            entered.set()
-            assert release.wait(10)
-        return real(work)
-
-    monkeypatch.setattr(db, "transaction_connection", slow)
+    entered, release = _hold_journal_writes(db, monkeypatch)
     ids = {journal.record(_sample(None)) for _ in range(4)}  # the 4th starts the journal thread
     assert entered.wait(10)  # it has taken those 4 and is writing them
     timer = threading.Timer(0.3, release.set)
@@ -141,16 +149,7 @@ def test_a_caller_writes_when_the_journals_thread_is_behind(
 def test_clear_is_not_undone_by_a_write_in_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     journal, db = _journal(tmp_path)
     monkeypatch.setattr(journal_module, "FLUSH_ENTRIES", 4)
-    entered, release = threading.Event(), threading.Event()
-    real = db.transaction_connection
-
-    def slow(work: Any) -> Any:
-        if threading.current_thread().name.startswith("journal"):
-            entered.set()
-            assert release.wait(10)
-        return real(work)
-
-    monkeypatch.setattr(db, "transaction_connection", slow)
+    entered, release = _hold_journal_writes(db, monkeypatch)
     for _ in range(4):
         journal.record(_sample(None))
     assert entered.wait(10)
