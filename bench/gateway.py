@@ -888,21 +888,25 @@ class Bench:
             count = now
         return count
 
+    async def wait_for(self, count: Callable[[], int], expected: int, pause: float) -> tuple[int, float]:
+        """Poll ``count()`` until it reaches ``expected`` or the drain timeout passes; answers
+        the last count and the seconds waited."""
+        started = time.perf_counter()
+        deadline = started + self.opts.drain_timeout
+        while (got := count()) < expected and time.perf_counter() < deadline:
+            await asyncio.sleep(pause)
+        return got, time.perf_counter() - started
+
     async def settle(self, server: Server, kind: str, expected: int, run: Run) -> None:
         """Wait (bounded) until the receiver holds ``expected`` notifications of ``kind``; the
         wait, and the server's CPU meanwhile, count as part of ``run``."""
         cpu_before, main_before = server.cpu_seconds(), server.cpu_seconds(main_only=True)
-        started = time.perf_counter()
-        deadline = started + self.opts.drain_timeout
-        while (got := self.received(kind)) < expected:
-            if time.perf_counter() >= deadline:
-                self.problems.append(
-                    f"{kind}: {expected - got} notifications of a {server.name} round not received "
-                    f"{self.opts.drain_timeout:g} s after it"
-                )
-                break
-            await asyncio.sleep(0.005)
-        waited = time.perf_counter() - started
+        got, waited = await self.wait_for(lambda: self.received(kind), expected, 0.005)
+        if got < expected:
+            self.problems.append(
+                f"{kind}: {expected - got} notifications of a {server.name} round not received "
+                f"{self.opts.drain_timeout:g} s after it"
+            )
         run.elapsed += waited
         run.settle_seconds += waited
         run.cpu_seconds = _added(run.cpu_seconds, cpu_before, server.cpu_seconds())
@@ -910,14 +914,9 @@ class Bench:
 
     async def drain(self, kind: str, expected: int) -> dict[str, Any]:
         """Wait (bounded) until the receiver holds ``expected`` distinct notifications of ``kind``."""
-        started = time.perf_counter()
-        deadline = started + self.opts.drain_timeout
-        while True:
-            got = self.receiver_stats()["unique"].get(kind, 0)
-            if got >= expected or time.perf_counter() >= deadline:
-                break
-            await asyncio.sleep(0.05)
-        waited = time.perf_counter() - started
+        got, waited = await self.wait_for(
+            lambda: int(self.receiver_stats()["unique"].get(kind, 0)), expected, 0.05
+        )
         return {
             "expected": expected,
             "received": got,
@@ -1330,7 +1329,7 @@ def print_report(report: dict[str, Any]) -> None:
                     f"emulator CPU ms/req in its serving process (the rest: its notification worker): {split}"
                 )
             settled = ", ".join(
-                f"{c['api']} {sum(c['emulator']['notificationSettleSeconds']):.2f} s"
+                f"{c['api']} ({c['emulator']['server']}) {sum(c['emulator']['notificationSettleSeconds']):.2f} s"
                 for part in parts
                 for c in part["comparisons"]
                 if any(c["emulator"].get("notificationSettleSeconds") or [])

@@ -68,6 +68,7 @@ SQLITE_BUSY_SECONDS = 30.0
 # A write-ahead log past this many frames (4 KiB pages: 64 MiB) is checkpointed and truncated.
 WAL_RESTART_FRAMES = 16384
 WAL_RESTART_WAIT_MS = 50
+_BUSY_TIMEOUT = f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000:.0f}"  # every connection's
 _SQLITE_BUSY = 5  # SQLITE_BUSY; the extended codes (BUSY_RECOVERY ...) share its low byte
 # pg_advisory_lock keys for start-up (schema, seeding): "alip" and the database's oid, so
 # emulators of different databases on one server never wait for each other.
@@ -187,7 +188,7 @@ def _sqlite_engine(url: str, *, writer: bool) -> Engine:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000:.0f}")
+        cur.execute(_BUSY_TIMEOUT)
         cur.execute("PRAGMA foreign_keys=ON")
         # No checkpoint inline in a commit (a pay would wait for it on the event loop): the
         # serving process checkpoints from its ticker thread instead (Database.checkpoint).
@@ -421,10 +422,10 @@ class Database:
                 return int(frames)
             conn.exec_driver_sql(f"PRAGMA busy_timeout={WAL_RESTART_WAIT_MS}")
             try:
-                busy, frames, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+                _, frames, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
             finally:
-                conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000:.0f}")
-            return 0 if not busy and frames <= 0 else int(frames)
+                conn.exec_driver_sql(_BUSY_TIMEOUT)
+            return int(frames)  # 0 once truncated; what is left when it gave up
 
     # -- the hot paths: the driver's connection (emulator.hotsql) ----------------------------
 
@@ -529,7 +530,7 @@ class Database:
             if autocommit and self._postgresql:
                 _driver(fairy).autocommit = False
             elif not autocommit and not self._postgresql:
-                _driver(fairy).execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000:.0f}")
+                _driver(fairy).execute(_BUSY_TIMEOUT)
         except Exception:
             fairy.invalidate()
             return
