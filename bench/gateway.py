@@ -827,7 +827,9 @@ class Bench:
         if self.opts.profile_dir is None:
             return []
         return [
-            self.start_profiler(api, server) for server in (emu.server, self.floor) if server.proc is not None
+            self.start_profiler(api, emu, server)
+            for server in (emu.server, self.floor)
+            if server.proc is not None
         ]
 
     def start_profiler(self, api: str, emu: Emulator, server: Server) -> subprocess.Popen[bytes]:
