@@ -60,7 +60,8 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64)
     reuse_port: bool = False
     # Threads that sign gateway answers off the event loop (RSA signing releases the GIL, issue
-    # #15); unset: one per usable CPU up to 4, none (inline) on one CPU; 0: always inline.
+    # #15); unset: one per usable CPU beside the event loop's, up to 4, none (inline) on one CPU;
+    # 0: always inline.
     signing_threads: int | None = Field(default=None, ge=0, le=64)
 
     # Spec §3.6 / §9 U6: cancellable until the end of the payment's GMT+8 day plus this grace.

@@ -3,9 +3,13 @@
 An answer's RSA-SHA256 signature is most of a gateway call's CPU (about 0.25-0.8 ms of 2048-bit
 RSA, by machine). ``cryptography`` releases the interpreter lock while it signs, so a few
 threads sign while the event loop parses, checks and answers other calls: one process then
-uses a second core for the one part of a call that can run beside the rest. With fewer than
-two CPUs (or ``ALIPAY_EMULATOR_SIGNING_THREADS=0``) the thread hop would be pure overhead and
-signing stays inline. Each ``--workers`` process has its own threads. A network database's calls
+uses a second core for the one part of a call that can run beside the rest. The loop keeps
+a CPU of its own, so there is one thread per other CPU: on two CPUs, a second signing thread
+answered about 10% fewer ``inquiryPayment`` calls a second and no more ``pay`` calls (each
+thread takes the interpreter lock three times a signature, and the loop then waits for it;
+measured with bench/gateway.py's servers, #15). With fewer than two CPUs (or
+``ALIPAY_EMULATOR_SIGNING_THREADS=0``) the thread hop would be pure overhead and signing stays
+inline. Each ``--workers`` process has its own threads. A network database's calls
 run on a worker thread already and sign there (``gateway/router.py``).
 """
 
@@ -25,9 +29,10 @@ MAX_AUTO_THREADS = 4
 
 
 def auto_threads(cpus: int | None) -> int:
-    """Threads for ``cpus`` CPUs: none below two (inline), else one per CPU up to the cap."""
+    """Threads for ``cpus`` CPUs: none below two (inline), else one per CPU beside the event
+    loop's, up to the cap."""
     count = cpus or 1
-    return 0 if count < 2 else min(count, MAX_AUTO_THREADS)
+    return 0 if count < 2 else min(count - 1, MAX_AUTO_THREADS)
 
 
 def usable_cpus() -> int | None:
