@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
+from .. import compactjson
 from ..clock import iso
 from ..control.simulation import RESPONSE_FAULTS, Fault, Scenario, SimulationError, parse_header
 from ..errors import (
@@ -254,7 +255,7 @@ def render(
     rt: Runtime, call: GatewayCall, payload: dict[str, Any], *, signed: bool = True
 ) -> Answer | Unsigned:
     """The answer to ``call``; a signed one comes back ``Unsigned``, to be signed and finished."""
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    body = compactjson.dumps(payload)
     client_id = call.client_id
     headers = [
         (b"content-type", _JSON),
@@ -352,7 +353,7 @@ def _tampered(payload: dict[str, Any]) -> bytes:
     else:
         result = changed.setdefault("result", {})
         result["resultMessage"] = f"{result.get('resultMessage', '')} (tampered)"
-    return json.dumps(changed, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return compactjson.dumps(changed)
 
 
 def render_error(rt: Runtime, call: GatewayCall, error: GatewayError) -> Answer | Unsigned:

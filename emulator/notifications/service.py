@@ -24,7 +24,7 @@ from sqlalchemy import bindparam, func
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
-from .. import ids
+from .. import compactjson, ids
 from ..amounts import amount_dict
 from ..clock import Clock, DueEvent, as_utc, iso
 from ..errors import ControlError, message_of, status_of
@@ -318,7 +318,7 @@ def _enqueue(
             "payment_id": payment_id,
             "refund_id": refund_id,
             "url": url,
-            "body": json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+            "body": compactjson.dumps_text(body),
             "status": NotificationStatus.PENDING.value,
             "now": raw.ts(now),
         },
