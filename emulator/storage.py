@@ -65,9 +65,11 @@ HOT_CONNECTIONS = 8
 # (the last repeats) until ``SQLITE_BUSY_SECONDS`` have passed, as ``busy_timeout`` would.
 SQLITE_BUSY_PAUSES = (0.00005, 0.0001, 0.0002, 0.0005, 0.001)
 SQLITE_BUSY_SECONDS = 30.0
-# A write-ahead log past this many frames (4 KiB pages: 64 MiB) is checkpointed and truncated.
+# A write-ahead log past this many frames (4 KiB pages: 64 MiB) is checkpointed and restarted.
 WAL_RESTART_FRAMES = 16384
 WAL_RESTART_WAIT_MS = 50
+# The log file kept when the log restarts: writes then go into pages the file already has.
+WAL_KEPT_BYTES = WAL_RESTART_FRAMES * (4096 + 24)
 _BUSY_TIMEOUT = f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000:.0f}"  # every connection's
 _SQLITE_BUSY = 5  # SQLITE_BUSY; the extended codes (BUSY_RECOVERY ...) share its low byte
 # pg_advisory_lock keys for start-up (schema, seeding): "alip" and the database's oid, so
@@ -193,6 +195,8 @@ def _sqlite_engine(url: str, *, writer: bool) -> Engine:
         # No checkpoint inline in a commit (a pay would wait for it on the event loop): the
         # serving process checkpoints from its ticker thread instead (Database.checkpoint).
         cur.execute("PRAGMA wal_autocheckpoint=0")
+        # A restarted log is cut back to this size, not to nothing (Database.checkpoint).
+        cur.execute(f"PRAGMA journal_size_limit={WAL_KEPT_BYTES}")
         cur.close()
 
     if writer:
@@ -410,9 +414,15 @@ class Database:
         Under sustained writes a passive checkpoint never catches up with the log, so SQLite
         never starts it afresh: it grew by about 40 MB a second of pays, without end, and every
         page lookup walks its index (measured with bench/gateway.py, #15). Past
-        ``WAL_RESTART_FRAMES``, the log is checkpointed to its end and truncated (TRUNCATE): that
+        ``WAL_RESTART_FRAMES``, the log is checkpointed to its end and restarted (RESTART): that
         holds writers for the few frames the passive pass left, and gives up after
         ``WAL_RESTART_WAIT_MS`` if readers or a writer hold on (the next tick tries again).
+
+        The file is not truncated (``journal_size_limit`` cuts it back to ``WAL_KEPT_BYTES``):
+        the next writer starts again at its beginning, over pages the file already has. Growing a
+        truncated file again cost every commit a block allocation and the zeroing of new pages
+        in the kernel, about 13% of the serving process's CPU under pays; keeping it, the same
+        machine answered 15-25% more pays a second (bench/gateway.py's servers, #15).
         """
         if self.dialect != "sqlite":
             return 0
@@ -422,10 +432,10 @@ class Database:
                 return int(frames)
             conn.exec_driver_sql(f"PRAGMA busy_timeout={WAL_RESTART_WAIT_MS}")
             try:
-                _, frames, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+                busy, frames, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(RESTART)").one()
             finally:
                 conn.exec_driver_sql(_BUSY_TIMEOUT)
-            return int(frames)  # 0 once truncated; what is left when it gave up
+            return 0 if busy == 0 else int(frames)  # restarted: the next write begins it afresh
 
     # -- the hot paths: the driver's connection (emulator.hotsql) ----------------------------
 

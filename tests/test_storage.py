@@ -303,20 +303,39 @@ def test_a_checkpoint_below_the_bound_leaves_the_log_to_grow(tmp_path: Path) -> 
     db.dispose()
 
 
-def test_a_log_past_the_bound_is_checkpointed_and_truncated(
+def _log_frames(db: Database) -> int:
+    with db.read_connection() as conn:
+        return int(conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()[1])
+
+
+def test_a_log_past_the_bound_is_checkpointed_and_restarted_in_place(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(storage, "WAL_RESTART_FRAMES", 32)
     db, wal = _sqlite_with_log(tmp_path, 40)
+    size = wal.stat().st_size
     assert db.checkpoint() == 0
-    assert wal.stat().st_size == 0
     with db.read_connection() as conn:  # nothing lost, and writers go on
         assert conn.exec_driver_sql("SELECT count(*) FROM journal").scalar_one() == 40
     db.transaction_connection(lambda conn: conn.exec_driver_sql("DELETE FROM journal WHERE id = 0"))
+    # The next write began the log again at the start of the file it kept (no regrowth).
+    assert 0 < _log_frames(db) < 8
+    assert wal.stat().st_size == size
     db.dispose()
 
 
-def test_a_truncating_checkpoint_gives_up_on_a_reader_that_holds_on(
+def test_a_restarted_log_is_cut_back_to_the_kept_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(storage, "WAL_RESTART_FRAMES", 32)
+    monkeypatch.setattr(storage, "WAL_KEPT_BYTES", 8 * (4096 + 24))
+    db, wal = _sqlite_with_log(tmp_path, 40)
+    assert wal.stat().st_size > storage.WAL_KEPT_BYTES
+    assert db.checkpoint() == 0
+    db.transaction_connection(lambda conn: conn.exec_driver_sql("DELETE FROM journal WHERE id = 0"))
+    assert wal.stat().st_size <= storage.WAL_KEPT_BYTES
+    db.dispose()
+
+
+def test_a_restarting_checkpoint_gives_up_on_a_reader_that_holds_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(storage, "WAL_RESTART_FRAMES", 32)
