@@ -11,8 +11,9 @@ generator keeps 16 keep-alive HTTP/1.1 connections busy (one request in flight e
 alternates floor and emulator in rounds; each round gives one emulator/floor throughput ratio
 and the report takes their median. Measured per database (SQLite, and PostgreSQL when a server
 URL is given): inquiryPayment, pay, cancel and refund, server CPU per request, notification
-delivery, time to healthy, reset with many payments stored, RSS after many pays, and two
-processes when the emulator can serve with ``--workers``. The issue's targets are printed with
+delivery, time to healthy, reset with many payments stored, RSS after many pays, two
+processes when the emulator can serve with ``--workers``, and inquiryPayment and pay with the
+request journal on (the emulator's default; the other parts run without it). The issue's targets are printed with
 PASS/FAIL (see bench/README.md). Exit status: 0 when every answer was right (targets met or
 not), 1 on a wrong or missing answer, 2 when a server does not start.
 """
@@ -100,11 +101,14 @@ PASSED_THROUGH = (
     "ALIPAY_EMULATOR_SIGNING_THREADS",
     "ALIPAY_EMULATOR_JOURNAL_ENABLED",
 )
+JOURNAL_SETTING = "ALIPAY_EMULATOR_JOURNAL_ENABLED"
 
 
-def server_env(data_dir: Path, port: int, database_url: str | None = None) -> dict[str, str]:
+def server_env(
+    data_dir: Path, port: int, database_url: str | None = None, settings: dict[str, str] | None = None
+) -> dict[str, str]:
     """One environment for every server: loopback, no TLS/SFTP, quiet logs, no journal unless
-    ``ALIPAY_EMULATOR_JOURNAL_ENABLED`` says otherwise (``PASSED_THROUGH``)."""
+    ``ALIPAY_EMULATOR_JOURNAL_ENABLED`` says otherwise (``PASSED_THROUGH``); ``settings`` last."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALIPAY_EMULATOR_")}
     env.update(
         ALIPAY_EMULATOR_HOST="127.0.0.1",
@@ -121,6 +125,7 @@ def server_env(data_dir: Path, port: int, database_url: str | None = None) -> di
     for name in PASSED_THROUGH:
         if name in os.environ:
             env[name] = os.environ[name]
+    env.update(settings or {})
     return env
 
 
@@ -679,6 +684,7 @@ class Options:
     profile_dir: Path | None = None
     py_spy: str = "py-spy"
     profile_gil: bool = False
+    journal_part: bool = True  # also inquiryPayment and pay with the journal on (the default)
 
 
 @dataclass
@@ -1139,7 +1145,14 @@ class Databases:
 
 
 def start_emulator(
-    name: str, opts: Options, workdir: Path, databases: Databases, receiver_port: int, *, workers: int = 1
+    name: str,
+    opts: Options,
+    workdir: Path,
+    databases: Databases,
+    receiver_port: int,
+    *,
+    workers: int = 1,
+    settings: dict[str, str] | None = None,
 ) -> tuple[Emulator, float]:
     port = free_port()
     data_dir = workdir / f"{name}-data"
@@ -1147,7 +1160,7 @@ def start_emulator(
     server = Server(
         name=name,
         argv=argv,
-        env=server_env(data_dir, port, databases(name)),
+        env=server_env(data_dir, port, databases(name), settings),
         port=port,
         log_path=workdir / f"{name}.log",
         processes=workers,
@@ -1230,6 +1243,22 @@ def run_suite(kind: str, server_url: str | None, opts: Options, runner: asyncio.
                     emu2.server.stop()
                 else:
                     suite["twoProcesses"] = None
+                if opts.journal_part:
+                    # What a user gets without setting anything: the request journal is on by
+                    # default (every call recorded for the console), off in the parts above.
+                    emu3, _ = start_emulator(
+                        "with-journal",
+                        opts,
+                        workdir,
+                        databases,
+                        receiver_port,
+                        settings={JOURNAL_SETTING: "true"},
+                    )
+                    started.append(emu3.server)
+                    suite["journalOn"] = runner.run(bench.measure(emu3, everything=False))
+                    emu3.server.stop()
+                else:
+                    suite["journalOn"] = None
                 suite["memory"] = runner.run(bench.memory(emu)) if opts.rss_pays else None
             except (BenchError, OSError) as exc:
                 suite["errors"] = [str(exc), *bench.problems[1:]]
@@ -1304,7 +1333,7 @@ def print_report(report: dict[str, Any]) -> None:
                 f"{'API':<16}{'server':<16}{'req/s':>8}{'median x':>10}{'p50 ms':>9}{'p99 ms':>9}"
                 f"{'CPU ms/req':>12}{'requests':>10}  rounds (emulator/floor)"
             )
-            parts = [main] + ([suite["twoProcesses"]] if suite.get("twoProcesses") else [])
+            parts = [main] + [suite[k] for k in ("twoProcesses", "journalOn") if suite.get(k)]
             for part in parts:
                 for c in part["comparisons"]:
                     for side in ("floor", "emulator"):
@@ -1361,6 +1390,13 @@ def print_report(report: dict[str, Any]) -> None:
             print(
                 "2 processes vs 1: "
                 + ", ".join(f"{api} {two[api] / one[api]:.2f}x" for api in two if one.get(api))
+            )
+        if suite.get("journalOn") and main:
+            off = {c["api"]: c["medianRatio"] for c in main["comparisons"]}
+            on = {c["api"]: c["medianRatio"] for c in suite["journalOn"]["comparisons"]}
+            print(
+                "with the request journal on (the default; the targets are measured without it): "
+                + ", ".join(f"{api} {on[api]:.3f}x floor (off: {off[api]:.3f}x)" for api in on if api in off)
             )
         if "timeToHealthy" in suite:
             t = suite["timeToHealthy"]
@@ -1458,6 +1494,12 @@ def main(argv: list[str] | None = None) -> int:
         help="with --profile: only samples of threads holding the GIL (the Python work; a thread "
         "waiting for the GIL, or in C code that released it, is left out)",
     )
+    parser.add_argument(
+        "--no-journal-part",
+        action="store_true",
+        help="skip inquiryPayment and pay with the request journal on (the emulator's default; "
+        "measured beside the journal-off figures unless ALIPAY_EMULATOR_JOURNAL_ENABLED is set)",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
 
@@ -1502,6 +1544,7 @@ def main(argv: list[str] | None = None) -> int:
         profile_dir=args.profile,
         py_spy=py_spy,
         profile_gil=args.profile_gil,
+        journal_part=not args.no_journal_part and JOURNAL_SETTING not in os.environ,
     )
     load_start = [round(x, 2) for x in os.getloadavg()]
     suites = []
