@@ -27,11 +27,12 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, bindparam, delete, func, insert, select
+from sqlalchemy import Index, delete, func, select
 from sqlmodel import Field, SQLModel
 
 from . import compactjson
 from .clock import GMT8
+from .hotsql import Raw, Statement
 from .storage import Database, SequenceBlocks
 
 MAX_BODY_CHARS = 64 * 1024
@@ -142,18 +143,19 @@ class JournalRow(SQLModel, table=True):
 
 
 _ROWS = JournalRow.__table__  # type: ignore[attr-defined]
-_INSERT = insert(_ROWS)
-_NTH_OF_CLIENT = (
-    select(_ROWS.c.pos)
-    .where(_ROWS.c.client_id == bindparam("c"))
-    .order_by(_ROWS.c.pos.desc())
-    .offset(bindparam("n"))
-    .limit(1)
-    .scalar_subquery()
+# A flush runs on the driver's connection (emulator.hotsql): it writes every gateway call, and
+# SQLAlchemy's execute machinery cost more than these statements take (issue #15).
+_INSERT = Statement("INSERT INTO journal (id, client_id, path, result_code, data) VALUES (?, ?, ?, ?, ?)")
+# Everything of a client older than its newest ``n``, then of all clients older than the newest
+# ``n`` in all (the subquery is empty, and nothing goes, while fewer are kept).
+_PRUNE_CLIENT = Statement(
+    "DELETE FROM journal WHERE client_id = :c AND pos <= "
+    "(SELECT pos FROM journal WHERE client_id = :c ORDER BY pos DESC LIMIT 1 OFFSET :n)"
 )
-_PRUNE_CLIENT = delete(_ROWS).where(_ROWS.c.client_id == bindparam("c"), _ROWS.c.pos <= _NTH_OF_CLIENT)
-_NTH = select(_ROWS.c.pos).order_by(_ROWS.c.pos.desc()).offset(bindparam("n")).limit(1).scalar_subquery()
-_PRUNE_ALL = delete(_ROWS).where(_ROWS.c.pos <= _NTH)
+_PRUNE_ALL = Statement(
+    "DELETE FROM journal WHERE pos <= (SELECT pos FROM journal ORDER BY pos DESC LIMIT 1 OFFSET :n)"
+)
+_Pending = tuple[int, str, str, str | None, str]  # _INSERT's values
 
 
 def _stored(entry: JournalEntry) -> dict[str, Any]:
@@ -214,7 +216,7 @@ class Journal:
         self._db = db
         self._sequences = sequences
         self._entries: deque[JournalEntry] = deque(maxlen=size)  # without a database only
-        self._pending: list[dict[str, Any]] = []
+        self._pending: list[_Pending] = []
         self._pending_bytes = 0
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
@@ -238,13 +240,7 @@ class Journal:
                 self._entries.append(entry)
             return entry.id
         data = compactjson.dumps_text(_stored(entry), default=_plain)
-        row = {
-            "id": entry.id,
-            "client_id": entry.client_id,
-            "path": entry.path,
-            "result_code": _cut(entry.result_code, 100),
-            "data": data,
-        }
+        row = (entry.id, entry.client_id, entry.path, _cut(entry.result_code, 100), data)
         with self._lock:
             self._pending.append(row)
             self._pending_bytes += len(data)
@@ -284,15 +280,15 @@ class Journal:
                 rows, self._pending, self._pending_bytes = self._pending, [], 0
             if not rows:
                 return
-            clients = sorted({r["client_id"] for r in rows})
+            clients = sorted({r[1] for r in rows})
 
-            def work(conn: Any) -> None:
-                conn.execute(_INSERT, rows)
+            def work(raw: Raw) -> None:
+                raw.executemany(_INSERT, rows)
                 for c in clients:
-                    conn.execute(_PRUNE_CLIENT, {"c": c, "n": self.size})
-                conn.execute(_PRUNE_ALL, {"n": self.size * TOTAL_FACTOR})
+                    raw.execute(_PRUNE_CLIENT, {"c": c, "n": self.size})
+                raw.execute(_PRUNE_ALL, {"n": self.size * TOTAL_FACTOR})
 
-            self._db.transaction_connection(work)
+            self._db.hot_transaction(work)
 
     def page(
         self,
@@ -467,7 +463,7 @@ class Journal:
                 self._pending, self._pending_bytes = [], 0
                 self._entries.clear()
             else:
-                self._pending = [r for r in self._pending if r["client_id"] != client_id]
+                self._pending = [r for r in self._pending if r[1] != client_id]
                 kept = [e for e in self._entries if e.client_id != client_id]
                 self._entries.clear()
                 self._entries.extend(kept)

@@ -89,7 +89,7 @@ def _hold_journal_writes(
 ) -> tuple[threading.Event, threading.Event]:
     """The journal thread's writes wait for ``release``; ``entered`` is set when one has begun."""
     entered, release = threading.Event(), threading.Event()
-    real = db.transaction_connection
+    real = db.hot_transaction
 
     def slow(work: Any) -> Any:
         if threading.current_thread().name.startswith("journal"):
@@ -97,7 +97,7 @@ def _hold_journal_writes(
             assert release.wait(10)
         return real(work)
 
-    monkeypatch.setattr(db, "transaction_connection", slow)
+    monkeypatch.setattr(db, "hot_transaction", slow)
     return entered, release
 
 

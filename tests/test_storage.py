@@ -324,7 +324,9 @@ def test_a_log_past_the_bound_is_checkpointed_and_restarted_in_place(
     db.dispose()
 
 
-def test_a_restarted_log_is_cut_back_to_the_kept_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_restarted_log_is_cut_back_to_the_kept_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(storage, "WAL_RESTART_FRAMES", 32)
     monkeypatch.setattr(storage, "WAL_KEPT_BYTES", 8 * (4096 + 24))
     db, wal = _sqlite_with_log(tmp_path, 40)
