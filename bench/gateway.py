@@ -13,8 +13,8 @@ and the report takes their median. Measured per database (SQLite, and PostgreSQL
 URL is given): inquiryPayment, pay, cancel and refund, server CPU per request, notification
 delivery, time to healthy, reset with many payments stored, RSS after many pays, two
 processes when the emulator can serve with ``--workers``, and inquiryPayment and pay with the
-request journal on (the emulator's default; the other parts run without it). The issue's targets are printed with
-PASS/FAIL (see bench/README.md). Exit status: 0 when every answer was right (targets met or
+request journal on (the emulator's default; the other parts run without it). The issue's
+targets are printed with PASS/FAIL (see bench/README.md). Exit status: 0 when every answer was right (targets met or
 not), 1 on a wrong or missing answer, 2 when a server does not start.
 """
 
@@ -96,12 +96,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-PASSED_THROUGH = (
-    "ALIPAY_EMULATOR_FIXTURES",
-    "ALIPAY_EMULATOR_SIGNING_THREADS",
-    "ALIPAY_EMULATOR_JOURNAL_ENABLED",
-)
 JOURNAL_SETTING = "ALIPAY_EMULATOR_JOURNAL_ENABLED"
+PASSED_THROUGH = ("ALIPAY_EMULATOR_FIXTURES", "ALIPAY_EMULATOR_SIGNING_THREADS", JOURNAL_SETTING)
 
 
 def server_env(
